@@ -1,0 +1,29 @@
+"""Scheduling core: job model, step plan/result, KV block accounting, the scheduler
+mechanism and the policy interface. Pure Python: no torch, no asyncio (a test enforces it)."""
+
+from astraea.core.config import SchedulerConfig
+from astraea.core.job import Job, JobSpec, JobStatus, KVLocation, Segment, ToolCall
+from astraea.core.kv_cache import BlockCopy, KVCacheManager
+from astraea.core.plan import ScheduledSeq, StepPlan, StepResult
+from astraea.core.policy import KVAction, KVContext, Policy
+from astraea.core.scheduler import Scheduler, StepOutcome
+
+__all__ = [
+    "BlockCopy",
+    "Job",
+    "JobSpec",
+    "JobStatus",
+    "KVAction",
+    "KVCacheManager",
+    "KVContext",
+    "KVLocation",
+    "Policy",
+    "ScheduledSeq",
+    "Scheduler",
+    "SchedulerConfig",
+    "Segment",
+    "StepOutcome",
+    "StepPlan",
+    "StepResult",
+    "ToolCall",
+]

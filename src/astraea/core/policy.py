@@ -1,0 +1,88 @@
+"""The small interface through which a scheduling policy plugs into the mechanism.
+
+A policy is pure: it reads jobs (never writes them), ``now`` and a snapshot of KV memory,
+and answers with an order (``priority``), a victim, or a KV decision. Per-job state a
+policy keeps (an MLFQ level, say) is returned as a dict that the mechanism stores in
+``job.policy_state``. The defaults reproduce vLLM V1: FCFS-like ordering by request arrival,
+evict-the-lowest-priority preemption, and finished calls' KV left in the LRU prefix cache.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from astraea.core.job import Job
+
+
+class KVAction(enum.Enum):
+    """What happens to a job's KV cache when it stops running (tool call or preemption)."""
+
+    PRESERVE = "preserve"  # keep the blocks, pinned on the accelerator
+    CACHE = "cache"  # leave full blocks in the evictable LRU prefix cache (vLLM)
+    SWAP = "swap"  # copy to the host tier, free the accelerator blocks
+    DISCARD = "discard"  # free everything; recompute the context later
+
+
+@dataclass(frozen=True, slots=True)
+class KVContext:
+    """A snapshot of KV memory when a KV decision is asked for."""
+
+    now: float
+    block_size: int
+    device_blocks_total: int
+    device_blocks_owned: int  # owned by running or preserved jobs
+    device_blocks_cached: int  # evictable prefix cache
+    host_blocks_free: int
+
+    @property
+    def device_usage(self) -> float:
+        """Fraction of accelerator blocks held by owners (cache counts as free)."""
+        return self.device_blocks_owned / self.device_blocks_total if self.device_blocks_total else 1.0
+
+
+class Policy:
+    """Base policy: subclass, set ``name``, override what differs, register it.
+
+    ``static_priority`` promises that ``priority(job, now)`` does not change while the job
+    waits, so the mechanism may keep the queue sorted instead of re-sorting each step.
+    ``head_of_line_blocking`` stops admission at the first waiting job that does not fit
+    (vLLM's rule); without it smaller jobs behind it may go first.
+    """
+
+    name: ClassVar[str] = ""
+    static_priority: ClassVar[bool] = True
+    head_of_line_blocking: ClassVar[bool] = True
+
+    def priority(self, job: Job, now: float) -> Any:
+        """Sort key of a waiting job: lower runs first. Default: the call's arrival."""
+        return job.ready_since
+
+    def preemption_victim(self, candidates: Sequence[Job], now: float) -> Job:
+        """Which running job to preempt when memory runs out: the lowest priority one,
+        the latest admitted among equals (vLLM preempts the tail of its running list)."""
+        victim = candidates[-1]
+        worst = self.priority(victim, now)
+        for job in reversed(candidates):
+            key = self.priority(job, now)
+            if key > worst:
+                victim, worst = job, key
+        return victim
+
+    def on_tool_call(self, job: Job, kv: KVContext) -> KVAction:
+        """KV decision when a segment stops on a tool call."""
+        return KVAction.CACHE
+
+    def on_preempt(self, job: Job, kv: KVContext) -> KVAction:
+        """KV decision for a preempted job (PRESERVE is not allowed: memory is needed)."""
+        return KVAction.CACHE
+
+    def on_arrival(self, job: Job, now: float) -> Mapping[str, float] | None:
+        """Initial per-job policy state."""
+        return None
+
+    def on_segment_end(self, job: Job, now: float) -> Mapping[str, float] | None:
+        """Per-job policy state after a segment ended (job still shows the finished one)."""
+        return None

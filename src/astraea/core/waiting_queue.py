@@ -1,0 +1,65 @@
+"""The queue of ready segments, kept in the policy's order.
+
+Static-priority policies (FCFS, fixed priorities) keep a sorted list updated by binary
+insertion, so a step only looks at the head; dynamic ones (response ratios, aging) are
+re-sorted at each step, which is the price of a key that moves with time.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Iterable, Iterator
+
+from astraea.core.job import Job
+from astraea.core.policy import Policy
+
+
+class WaitingQueue:
+    def __init__(self, policy: Policy) -> None:
+        self._policy = policy
+        self._static = policy.static_priority
+        self._seq = itertools.count()
+        self._entries: list[tuple[object, int, Job]] = []
+        self._members: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, job: Job) -> bool:
+        return job.job_id in self._members
+
+    def push(self, job: Job, now: float) -> None:
+        if job.job_id in self._members:
+            raise ValueError(f"job {job.job_id} is already waiting")
+        self._members.add(job.job_id)
+        key = self._policy.priority(job, now) if self._static else 0
+        entry = (key, next(self._seq), job)
+        if self._static:
+            bisect.insort(self._entries, entry)
+        else:
+            self._entries.append(entry)
+
+    def ordered(self, now: float) -> Iterator[Job]:
+        """Jobs in the order to try them now; remove admitted ones after the iteration."""
+        if not self._static:
+            priority = self._policy.priority
+            self._entries.sort(key=lambda e: (priority(e[2], now), e[1]))
+        return (e[2] for e in self._entries)
+
+    def remove_many(self, jobs: Iterable[Job]) -> None:
+        """Remove jobs (usually a prefix of the order just returned)."""
+        gone = {j.job_id for j in jobs}
+        if not gone:
+            return
+        self._members -= gone
+        entries = self._entries
+        prefix = 0
+        while prefix < len(entries) and entries[prefix][2].job_id in gone:
+            prefix += 1
+        del entries[:prefix]
+        if len(gone) > prefix:
+            self._entries = [e for e in entries if e[2].job_id not in gone]
+
+    def jobs(self) -> list[Job]:
+        return [e[2] for e in self._entries]
