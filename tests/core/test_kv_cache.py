@@ -83,10 +83,14 @@ def test_integrity_holds_after_every_operation(ops):
             kv.claim_cached(job)
         elif op == "swap_out" and kv.can_swap_out(job):
             kv.swap_out(job, tokens)
-        elif op == "swap_in" and kv.host_tokens(job) is not None and kv.host_blocks(job):
-            if not kv.num_blocks(job) and not kv.cached_tokens(job):
-                if kv.can_allocate(kv.host_blocks(job)):
-                    kv.swap_in(job)
+        elif (
+            op == "swap_in"
+            and kv.host_blocks(job)
+            and not kv.num_blocks(job)
+            and not kv.cached_tokens(job)
+            and kv.can_allocate(kv.host_blocks(job))
+        ):
+            kv.swap_in(job)
         elif op == "trim":
             kv.trim(job, tokens)
         elif op == "free":

@@ -30,8 +30,13 @@ class Always(Policy):
 
 
 def config(**kw):
-    base = dict(num_device_blocks=64, num_host_blocks=64, block_size=4,
-                max_num_batched_tokens=64, max_num_seqs=8)
+    base = dict(
+        num_device_blocks=64,
+        num_host_blocks=64,
+        block_size=4,
+        max_num_batched_tokens=64,
+        max_num_seqs=8,
+    )
     base.update(kw)
     return SchedulerConfig(**base)
 
@@ -47,7 +52,7 @@ def step(sched, ex, now):
 
 def run_until_tool_or_end(sched, ex, now, limit=1000):
     for _ in range(limit):
-        plan, out, now = step(sched, ex, now)
+        _, out, now = step(sched, ex, now)
         if out.tool_calls or out.finished:
             return out, now
     raise AssertionError("no segment ended")
@@ -57,7 +62,9 @@ def test_single_job_runs_prefill_decode_tool_and_reuses_cached_context():
     sched, ex = Scheduler(config(), Policy()), FakeExecutor()
     sched.add_job(make_job("a", [(10, 3), (5, 2)]), 0.0)
     plan, out, now = step(sched, ex, 0.0)
-    assert [(s.num_computed_before, s.num_new_tokens, s.samples) for s in plan.seqs] == [(0, 10, True)]
+    assert [(s.num_computed_before, s.num_new_tokens, s.samples) for s in plan.seqs] == [
+        (0, 10, True)
+    ]
     out, now = run_until_tool_or_end(sched, ex, now)
     job = sched.jobs["a"]
     assert [t.name for _, t in out.tool_calls] == ["tool"]

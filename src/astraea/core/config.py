@@ -23,10 +23,17 @@ class SchedulerConfig:
     max_steps_per_plan: int = 1  # >1 lets a pure-decode batch run several steps per plan
 
     def __post_init__(self) -> None:
-        for name in ("num_device_blocks", "block_size", "max_num_batched_tokens", "max_num_seqs",
-                     "max_steps_per_plan"):
+        for name in (
+            "num_device_blocks",
+            "block_size",
+            "max_num_batched_tokens",
+            "max_num_seqs",
+            "max_steps_per_plan",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if not isinstance(self.num_host_blocks, int) or self.num_host_blocks < 0:
-            raise ValueError(f"num_host_blocks must be an integer >= 0, got {self.num_host_blocks!r}")
+            raise ValueError(
+                f"num_host_blocks must be an integer >= 0, got {self.num_host_blocks!r}"
+            )

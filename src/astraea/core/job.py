@@ -107,11 +107,13 @@ class Job:
     """
 
     spec: JobSpec
+    job_id: str = field(init=False)
     status: JobStatus = JobStatus.PENDING
     segment_index: int = 0
     num_context_tokens: int = 0
     num_computed_tokens: int = 0
     num_output_tokens: int = 0  # generated in the current segment
+    max_output_tokens: int = 0  # the current segment's output length (its max_tokens)
     kv_location: KVLocation = KVLocation.NONE
     # Time stamps (seconds, scheduler clock).
     ready_since: float = 0.0  # when the current segment became ready (request arrival)
@@ -130,9 +132,10 @@ class Job:
     # Per-policy state (e.g. an MLFQ level). The mechanism stores what the policy returns.
     policy_state: dict[str, float] = field(default_factory=dict)
 
-    @property
-    def job_id(self) -> str:
-        return self.spec.job_id
+    def __post_init__(self) -> None:
+        self.job_id = self.spec.job_id
+        if not self.max_output_tokens:
+            self.max_output_tokens = self.spec.segments[self.segment_index].output_tokens
 
     @property
     def arrival(self) -> float:
@@ -161,7 +164,7 @@ class Job:
 
     @property
     def remaining_output_tokens(self) -> int:
-        return self.segment.output_tokens - self.num_output_tokens
+        return self.max_output_tokens - self.num_output_tokens
 
     @property
     def jct(self) -> float | None:

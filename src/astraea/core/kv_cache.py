@@ -209,7 +209,7 @@ class KVCacheManager:
         """Every used block is in exactly one table of its owner, counters agree."""
         tables = dict(self._tables)
         for job_id, blocks in self._cached.items():
-            if job_id in tables and tables[job_id]:
+            if tables.get(job_id):
                 raise AssertionError(f"job {job_id} has owned and cached blocks at once")
             tables[job_id] = blocks
         self.device.check_integrity(tables)

@@ -8,14 +8,15 @@ which KV blocks move between tiers before the compute starts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from astraea.core.kv_cache import BlockCopy
 
 
-@dataclass(frozen=True, slots=True)
-class ScheduledSeq:
+class ScheduledSeq(NamedTuple):
     """One job's share of the step: compute ``num_new_tokens`` tokens from position
-    ``num_computed_before`` (a prefill chunk, a recompute, or one decode token)."""
+    ``num_computed_before`` (a prefill chunk, a recompute, or one decode token).
+    A named tuple because the simulator builds hundreds of thousands of them."""
 
     job_id: str
     num_computed_before: int

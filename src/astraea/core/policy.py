@@ -40,7 +40,9 @@ class KVContext:
     @property
     def device_usage(self) -> float:
         """Fraction of accelerator blocks held by owners (cache counts as free)."""
-        return self.device_blocks_owned / self.device_blocks_total if self.device_blocks_total else 1.0
+        return (
+            self.device_blocks_owned / self.device_blocks_total if self.device_blocks_total else 1.0
+        )
 
 
 class Policy:

@@ -41,7 +41,9 @@ class Scheduler:
     def __init__(self, config: SchedulerConfig, policy: Policy) -> None:
         self.config = config
         self.policy = policy
-        self.kv = KVCacheManager(config.num_device_blocks, config.num_host_blocks, config.block_size)
+        self.kv = KVCacheManager(
+            config.num_device_blocks, config.num_host_blocks, config.block_size
+        )
         self.jobs: dict[str, Job] = {}
         self.running: list[Job] = []
         self.waiting = WaitingQueue(policy)
@@ -49,7 +51,7 @@ class Scheduler:
         self._pending_swap_out: list[BlockCopy] = []
         self._num_unfinished = 0
 
-    # ---- job life cycle ------------------------------------------------------------------------
+    # ---- job life cycle ----------------------------------------------------------------------
     def add_job(self, spec: JobSpec, now: float) -> Job:
         """A job arrives: its first segment becomes ready."""
         if spec.job_id in self.jobs:
@@ -75,7 +77,9 @@ class Scheduler:
         job.total_tool_time += now - job.tool_started
         job.segment_index += 1
         job.num_output_tokens = 0
-        job.num_context_tokens += job.segment.input_tokens
+        segment = job.segment
+        job.max_output_tokens = segment.output_tokens
+        job.num_context_tokens += segment.input_tokens
         self._make_ready(job, now)
 
     def _make_ready(self, job: Job, now: float) -> None:
@@ -91,7 +95,7 @@ class Scheduler:
     def has_ready_work(self) -> bool:
         return bool(self.running) or len(self.waiting) > 0
 
-    # ---- schedule ----------------------------------------------------------------------------------
+    # ---- schedule ----------------------------------------------------------------------------
     def schedule(self, now: float) -> StepPlan:
         plan = StepPlan(swap_out=self._pending_swap_out)
         self._pending_swap_out = []
@@ -105,23 +109,29 @@ class Scheduler:
 
     def _schedule_running(self, plan: StepPlan, now: float) -> int:
         budget = self.config.max_num_batched_tokens
+        kv = self.kv
+        bs = self.config.block_size
+        running_status = JobStatus.RUNNING
         order = list(self.running)
         for index, job in enumerate(order):
-            if job.status != JobStatus.RUNNING:
+            if job.status is not running_status:
                 continue  # preempted earlier in this step
-            n = self._chunk(job.num_uncomputed_tokens, budget)
-            if n == 0:
+            n = job.num_context_tokens - job.num_computed_tokens
+            if n > budget:
+                n = budget if self.config.enable_chunked_prefill else 0
+            if n <= 0:
                 continue
-            need = self.kv.blocks_needed(job.job_id, job.num_computed_tokens + n)
-            while need and not self.kv.can_allocate(need):
-                candidates = [j for j in order[index:] if j.status == JobStatus.RUNNING]
-                victim = self.policy.preemption_victim(candidates, now)
-                self._preempt(victim, plan, now)
-                if victim is job:
-                    break
-            if job.status != JobStatus.RUNNING:
-                continue
-            self.kv.allocate(job.job_id, need)
+            need = -(-(job.num_computed_tokens + n) // bs) - kv.num_blocks(job.job_id)
+            if need > 0:
+                while not kv.can_allocate(need):
+                    candidates = [j for j in order[index:] if j.status is running_status]
+                    victim = self.policy.preemption_victim(candidates, now)
+                    self._preempt(victim, plan, now)
+                    if victim is job:
+                        break
+                if job.status is not running_status:
+                    continue
+                kv.allocate(job.job_id, need)
             self._add_seq(plan, job, n)
             budget -= n
         return budget
@@ -228,7 +238,7 @@ class Scheduler:
             kv.ensure_tokens(job.job_id, length + steps)
         plan.num_steps = steps
 
-    # ---- update -------------------------------------------------------------------------------------
+    # ---- update ------------------------------------------------------------------------------
     def update(self, plan: StepPlan, result: StepResult, now: float) -> StepOutcome:
         """Book the tokens the executor computed and end the segments that are done."""
         outcome = StepOutcome()
@@ -236,23 +246,26 @@ class Scheduler:
         if steps > plan.num_steps or steps < 1:
             raise ValueError(f"executor ran {steps} steps of a {plan.num_steps}-step plan")
         ended: list[Job] = []
-        for seq in plan.seqs:
-            job = self.jobs.get(seq.job_id)
-            if job is None or job.status != JobStatus.RUNNING:
+        jobs, stopped, running_status = self.jobs, result.stopped, JobStatus.RUNNING
+        trim = steps < plan.num_steps
+        for job_id, before, n, samples, _ in plan.seqs:
+            job = jobs.get(job_id)
+            if job is None or job.status is not running_status:
                 continue
-            tokens = steps if seq.is_decode else seq.num_new_tokens
-            self._book_compute(job, seq.num_computed_before, tokens)
-            if seq.is_decode and steps < plan.num_steps:
-                self.kv.trim(job.job_id, job.num_computed_tokens)
-            if not seq.samples:
+            decode = n == 1 and samples
+            tokens = steps if decode else n
+            self._book_compute(job, before, tokens)
+            if decode and trim:
+                self.kv.trim(job_id, job.num_computed_tokens)
+            if not samples:
                 continue
-            emitted = tokens if seq.is_decode else 1
+            emitted = tokens if decode else 1
             job.num_output_tokens += emitted
             job.num_context_tokens += emitted
             job.num_generated_total += emitted
             if job.first_token_time is None:
                 job.first_token_time = now
-            if job.remaining_output_tokens <= 0 or job.job_id in result.stopped:
+            if job.num_output_tokens >= job.max_output_tokens or job_id in stopped:
                 ended.append(job)
         if ended:
             for job in ended:
@@ -291,7 +304,7 @@ class Scheduler:
         self._release_kv(job, action, self._pending_swap_out)
         outcome.tool_calls.append((job, tool))
 
-    # ---- KV release, preemption ----------------------------------------------------------------
+    # ---- KV release, preemption --------------------------------------------------------------
     def kv_context(self, now: float) -> KVContext:
         kv = self.kv
         return KVContext(
@@ -360,7 +373,7 @@ class Scheduler:
         if state:
             job.policy_state.update(state)  # type: ignore[call-overload]
 
-    # ---- invariants -----------------------------------------------------------------------------
+    # ---- invariants --------------------------------------------------------------------------
     def check_integrity(self) -> None:
         """Block pools consistent, and every job's state agrees with the KV manager."""
         self.kv.check_integrity()
@@ -377,6 +390,8 @@ class Scheduler:
                 if held < blocks_for(job.num_computed_tokens, bs):
                     raise AssertionError(f"job {job.job_id} has fewer blocks than computed tokens")
             elif held:
-                raise AssertionError(f"job {job.job_id} owns blocks but its KV is {job.kv_location}")
+                raise AssertionError(
+                    f"job {job.job_id} owns blocks but its KV is {job.kv_location}"
+                )
             if job.status == JobStatus.FINISHED and (held or self.kv.host_blocks(job.job_id)):
                 raise AssertionError(f"finished job {job.job_id} still holds KV")

@@ -30,5 +30,7 @@ def make_policy(name: str, **params: Any) -> Policy:
     try:
         cls: Callable[..., Policy] = _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown policy {name!r}; choose from: {', '.join(policy_names())}") from None
+        raise ValueError(
+            f"unknown policy {name!r}; choose from: {', '.join(policy_names())}"
+        ) from None
     return cls(**params)

@@ -30,12 +30,14 @@ class SimulatedExecutor:
             return StepResult(elapsed=first, num_steps=1)
         # Step i (0-based) of a pure-decode stretch attends to n more KV tokens than step i-1.
         growth = profile.e * plan.num_decode_seqs
-        steps = min(steps, self._steps_until(horizon - now, first, growth))
+        if _stretch_time(steps, first, growth) > horizon - now:
+            steps = self._steps_until(horizon - now, first, growth)
         return StepResult(elapsed=_stretch_time(steps, first, growth), num_steps=steps)
 
     @staticmethod
     def _steps_until(span: float, first: float, growth: float) -> int:
-        """Fewest steps whose total time reaches ``span`` (>= 1)."""
+        """Fewest steps whose total time reaches ``span`` (>= 1); the caller checked that
+        the whole stretch would pass it, so the answer is below the plan's step count."""
         if growth <= 0:
             k = math.ceil(span / first)
         else:

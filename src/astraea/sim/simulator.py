@@ -51,7 +51,7 @@ class SimulationResult:
     wall_seconds: float
     device_blocks: int
     block_size: int
-    extra: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, int] = field(default_factory=dict)
 
 
 class Simulator:
@@ -147,4 +147,5 @@ class Simulator:
             wall_seconds=time.perf_counter() - started,
             device_blocks=total_blocks,
             block_size=self.config.block_size,
+            extra={"evicted_cache_blocks": scheduler.kv.num_evicted_blocks},
         )

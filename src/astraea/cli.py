@@ -1,0 +1,284 @@
+"""The ``astraea`` command line: thin commands that build inputs and call the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from astraea.core.job import JobSpec
+
+app = typer.Typer(
+    help="astraea: job-aware scheduling for LLM agents. Simulate agent workloads under "
+    "scheduling policies and compare their job completion times (JCT).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console() if sys.stdout.isatty() else Console(width=160)
+
+WorkloadOpt = Annotated[
+    str | None,
+    typer.Option("--workload", "-w", help="Built-in workload: infercept, autellix, continuum."),
+]
+TraceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--trace", "-t", help="JSONL trace file (docs/trace-format.md) instead of a workload."
+    ),
+]
+JobsOpt = Annotated[
+    int, typer.Option("--jobs", "-n", min=1, help="Jobs to generate (workload only).")
+]
+RateOpt = Annotated[float, typer.Option("--rate", "-r", help="Poisson arrival rate, jobs/s (> 0).")]
+SeedOpt = Annotated[int, typer.Option("--seed", "-s", help="Seed of the workload generator.")]
+ProfileOpt = Annotated[
+    str,
+    typer.Option(
+        "--profile", "-p", help="Cost profile name (see `astraea list`) or a profile JSON file."
+    ),
+]
+JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the aggregates as JSON here.")]
+PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write a PNG figure here.")]
+MaxSeqsOpt = Annotated[
+    int | None, typer.Option("--max-num-seqs", min=1, help="Max running sequences (default 256).")
+]
+BudgetOpt = Annotated[
+    int | None,
+    typer.Option("--max-batched-tokens", min=1, help="Token budget per step (default 8192)."),
+]
+SlowdownOpt = Annotated[
+    bool, typer.Option("--slowdown/--no-slowdown", help="Compute slowdown vs the job alone.")
+]
+SUMMARY_COLUMNS = [
+    ("avg_jct", "avg JCT s"),
+    ("p50_jct", "p50 s"),
+    ("p90_jct", "p90 s"),
+    ("p99_jct", "p99 s"),
+    ("avg_engine_time", "engine s"),
+    ("avg_slowdown", "slowdown"),
+    ("throughput_jobs_per_s", "jobs/s"),
+    ("kv_util_avg", "KV util"),
+    ("preemptions", "preempt"),
+    ("recomputed_tokens", "recomputed tok"),
+]
+
+
+def _load_jobs(
+    workload: str | None, trace: Path | None, jobs: int, rate: float, seed: int
+) -> tuple[list[JobSpec], dict[str, Any]]:
+    from astraea.workloads import generate_workload, read_trace
+
+    if (workload is None) == (trace is None):
+        raise typer.BadParameter("give exactly one of --workload NAME or --trace FILE")
+    if trace is not None:
+        return read_trace(trace), {"trace": str(trace)}
+    assert workload is not None
+    return generate_workload(workload, jobs, rate, seed), {
+        "workload": workload,
+        "jobs_requested": jobs,
+        "rate": rate,
+        "seed": seed,
+    }
+
+
+def _overrides(max_num_seqs: int | None, max_batched_tokens: int | None) -> dict[str, int]:
+    out = {}
+    if max_num_seqs is not None:
+        out["max_num_seqs"] = max_num_seqs
+    if max_batched_tokens is not None:
+        out["max_num_batched_tokens"] = max_batched_tokens
+    return out
+
+
+def _run_policies(
+    specs: list[JobSpec],
+    policies: list[str],
+    profile_name: str,
+    overrides: dict[str, int],
+    slowdown: bool,
+) -> list[Any]:
+    from astraea.policies import make_policy
+    from astraea.sim.profiles import get_profile
+    from astraea.sim.run import simulate
+
+    profile = get_profile(profile_name)
+    for name in policies:
+        make_policy(name)  # fail fast on a bad name, before any long run
+    reports = []
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    ]
+    with Progress(
+        *columns, console=console, transient=True, disable=not console.is_terminal
+    ) as bar:
+        for name in policies:
+            task = bar.add_task(f"{name} jobs done", total=len(specs))
+            reports.append(
+                simulate(
+                    specs,
+                    name,
+                    profile,
+                    config_overrides=overrides,
+                    slowdown=slowdown,
+                    on_job_finished=lambda _job, t=task: bar.advance(t),
+                )
+            )
+    return reports
+
+
+def _print_table(summaries: list[dict[str, Any]], title: str) -> None:
+    table = Table(title=title)
+    table.add_column("policy")
+    for _, header in SUMMARY_COLUMNS:
+        table.add_column(header, justify="right")
+    for s in summaries:
+        cells = []
+        for key, _ in SUMMARY_COLUMNS:
+            value = s.get(key)
+            cells.append(f"{value:.3g}" if isinstance(value, float) else str(value))
+        table.add_row(s["policy"], *cells)
+    console.print(table)
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    console.print(f"wrote {path}")
+
+
+@app.command()
+def simulate(
+    workload: WorkloadOpt = None,
+    trace: TraceOpt = None,
+    jobs: JobsOpt = 200,
+    rate: RateOpt = 2.0,
+    seed: SeedOpt = 0,
+    policy: Annotated[
+        str, typer.Option("--policy", "-P", help="Scheduling policy (see `astraea list`).")
+    ] = "vllm-fcfs",
+    profile: ProfileOpt = "llama2-7b-a100",
+    json_out: JsonOpt = None,
+    plot: PlotOpt = None,
+    max_num_seqs: MaxSeqsOpt = None,
+    max_batched_tokens: BudgetOpt = None,
+    slowdown: SlowdownOpt = True,
+) -> None:
+    """Simulate one policy on a workload or trace and print its JCT table."""
+    specs, source = _load_jobs(workload, trace, jobs, rate, seed)
+    (report,) = _run_policies(
+        specs, [policy], profile, _overrides(max_num_seqs, max_batched_tokens), slowdown
+    )
+    summary = {**report.summary, **source}
+    _print_table([summary], f"{len(specs)} jobs on {summary['profile']}")
+    if json_out:
+        _write_json(json_out, summary)
+    if plot:
+        from astraea.report.plots import plot_simulation
+
+        plot_simulation(report, plot)
+        console.print(f"wrote {plot}")
+
+
+@app.command()
+def compare(
+    policies: Annotated[
+        str, typer.Option("--policies", help="Comma-separated policy names.")
+    ] = "vllm-fcfs,fcfs-job",
+    workload: WorkloadOpt = None,
+    trace: TraceOpt = None,
+    jobs: JobsOpt = 200,
+    rate: RateOpt = 2.0,
+    seed: SeedOpt = 0,
+    profile: ProfileOpt = "llama2-7b-a100",
+    json_out: JsonOpt = None,
+    plot: PlotOpt = None,
+    max_num_seqs: MaxSeqsOpt = None,
+    max_batched_tokens: BudgetOpt = None,
+    slowdown: SlowdownOpt = True,
+) -> None:
+    """Run several policies on the same jobs; JSON is a list, one object per policy."""
+    names = [p.strip() for p in policies.split(",") if p.strip()]
+    if not names:
+        raise typer.BadParameter("--policies needs at least one policy name")
+    specs, source = _load_jobs(workload, trace, jobs, rate, seed)
+    reports = _run_policies(
+        specs, names, profile, _overrides(max_num_seqs, max_batched_tokens), slowdown
+    )
+    summaries = [{**r.summary, **source} for r in reports]
+    _print_table(summaries, f"{len(specs)} jobs on {summaries[0]['profile']}")
+    if json_out:
+        _write_json(json_out, summaries)
+    if plot:
+        from astraea.report.plots import plot_comparison
+
+        plot_comparison(reports, plot)
+        console.print(f"wrote {plot}")
+
+
+@app.command()
+def workload(
+    workload: Annotated[
+        str, typer.Option("--workload", "-w", help="infercept, autellix or continuum.")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSONL trace file to write.")],
+    jobs: JobsOpt = 200,
+    rate: RateOpt = 2.0,
+    seed: SeedOpt = 0,
+) -> None:
+    """Generate a built-in workload and write it as a JSONL trace."""
+    from astraea.workloads import generate_workload, write_trace
+
+    specs = generate_workload(workload, jobs, rate, seed)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    write_trace(specs, output)
+    console.print(f"wrote {len(specs)} jobs to {output}")
+
+
+@app.command("list")
+def list_names() -> None:
+    """List the policies, cost profiles and workloads this install knows."""
+    from astraea.policies import policy_names
+    from astraea.sim.profiles import get_profile, profile_names
+    from astraea.workloads import workload_names
+
+    console.print("policies:  " + ", ".join(policy_names()))
+    console.print("workloads: " + ", ".join(workload_names()))
+    console.print("profiles:")
+    for name in profile_names():
+        p = get_profile(name)
+        console.print(
+            f"  {name:22} {p.model} on {p.accelerator}, KV {p.kv_capacity_tokens:,} tokens"
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: usage and input errors become one line on stderr and exit status 2."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="astraea", standalone_mode=False)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except typer.TyperException as err:  # usage errors and bad parameters
+        format_message = getattr(err, "format_message", None)
+        message = format_message() if format_message else str(err)
+        print(f"astraea: error: {message}", file=sys.stderr)
+        sys.exit(2)
+    except (ValueError, OSError) as err:
+        print(f"astraea: error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
