@@ -162,7 +162,8 @@ def test_preserved_contexts_are_dropped_when_nothing_else_can_run():
     sched.add_job(make_job("b", [(20, 2)]), now)
     plan, _, now = step(sched, ex, now)
     assert [s.job_id for s in plan.seqs] == ["b"]
-    assert sched.counters.forced_discards == 1 and sched.jobs["a"].kv_location == KVLocation.NONE
+    assert sched.counters.reclaimed_preserved == 1
+    assert sched.jobs["a"].kv_location == KVLocation.NONE  # Always(...) discards on preempt
 
 
 def test_job_first_orders_a_returning_call_before_younger_jobs():

@@ -33,7 +33,7 @@ class SchedulerCounters:
     swapped_out_blocks: int = 0
     swapped_in_blocks: int = 0
     swap_fallbacks: int = 0  # SWAP asked for but the host tier was full: discarded instead
-    forced_discards: int = 0  # preserved KV dropped because nothing else could run
+    reclaimed_preserved: int = 0  # preserved KV of idle jobs taken back under memory pressure
     kv_actions: dict[str, int] = field(default_factory=dict)
 
 
@@ -49,6 +49,7 @@ class Scheduler:
         self.waiting = WaitingQueue(policy)
         self.counters = SchedulerCounters()
         self._pending_swap_out: list[BlockCopy] = []
+        self._idle_preserved: dict[str, Job] = {}  # not running, KV pinned on the device
         self._num_unfinished = 0
 
     # ---- job life cycle ----------------------------------------------------------------------
@@ -100,9 +101,10 @@ class Scheduler:
         plan = StepPlan(swap_out=self._pending_swap_out)
         self._pending_swap_out = []
         budget = self._schedule_running(plan, now)
-        if not plan.preempted:  # vLLM admits nothing in a step that had to preempt
+        # vLLM admits nothing in a step that had to preempt, unless nothing else would run.
+        if not plan.preempted or not plan.seqs:
             self._admit_waiting(plan, budget, now)
-            while not self.running and len(self.waiting) and self._drop_oldest_preserved():
+            while not self.running and len(self.waiting) and self._reclaim_idle_kv(plan, now):
                 self._admit_waiting(plan, budget, now)
         self._extend_decode_steps(plan)
         return plan
@@ -123,6 +125,8 @@ class Scheduler:
                 continue
             need = -(-(job.num_computed_tokens + n) // bs) - kv.num_blocks(job.job_id)
             if need > 0:
+                while not kv.can_allocate(need) and self._reclaim_idle_kv(plan, now):
+                    pass
                 while not kv.can_allocate(need):
                     candidates = [j for j in order[index:] if j.status is running_status]
                     victim = self.policy.preemption_victim(candidates, now)
@@ -180,6 +184,7 @@ class Scheduler:
             self.counters.swapped_in_blocks += len(copy.src)
         job.num_computed_tokens = base
         job.kv_location = KVLocation.DEVICE
+        self._idle_preserved.pop(job_id, None)
         kv.ensure_tokens(job_id, base + n)
         job.status = JobStatus.RUNNING
         self.running.append(job)
@@ -326,7 +331,9 @@ class Scheduler:
         counts[action.value] = counts.get(action.value, 0) + 1
         if action is KVAction.PRESERVE:
             job.kv_location = KVLocation.DEVICE
+            self._idle_preserved[job_id] = job
             return
+        self._idle_preserved.pop(job_id, None)
         if action is KVAction.CACHE:
             self.kv.cache(job_id, job.num_computed_tokens)
             job.kv_location = KVLocation.CACHED
@@ -340,12 +347,15 @@ class Scheduler:
             job.kv_location = KVLocation.NONE
         job.num_computed_tokens = 0
 
-    def _preempt(self, job: Job, plan: StepPlan, now: float) -> None:
+    def _eviction_action(self, job: Job, now: float) -> KVAction:
         action = self.policy.on_preempt(job, self.kv_context(now))
         if action is KVAction.PRESERVE:
             raise ValueError(f"policy {self.policy.name!r} tried to preserve a preempted job")
+        return action
+
+    def _preempt(self, job: Job, plan: StepPlan, now: float) -> None:
         self.running.remove(job)
-        self._release_kv(job, action, plan.swap_out)
+        self._release_kv(job, self._eviction_action(job, now), plan.swap_out)
         job.num_preemptions += 1
         self.counters.preemptions += 1
         plan.preempted.append(job.job_id)
@@ -353,20 +363,20 @@ class Scheduler:
         job.waiting_since = now
         self.waiting.push(job, now)
 
-    def _drop_oldest_preserved(self) -> bool:
-        """Safety valve: nothing runs and nothing fits because the accelerator is full of KV
-        preserved for idle jobs. Drop the oldest such context (tool waits first) so the
-        queue can move; returns False when there is none left to drop."""
-        idle = [
-            j
-            for j in self.jobs.values()
-            if j.kv_location is KVLocation.DEVICE and j.status != JobStatus.RUNNING
-        ]
-        if not idle:
+    def _reclaim_idle_kv(self, plan: StepPlan, now: float) -> bool:
+        """Take back the KV a policy preserved for a job that is not running (the oldest
+        tool call first), treating it as a preemption of that idle job: the policy says
+        whether it is cached, swapped or discarded. Called only when running work or the
+        whole queue is stuck on memory, so preserved contexts can never deadlock the
+        engine. Returns False when nothing is left to take."""
+        if not self._idle_preserved:
             return False
-        victim = min(idle, key=lambda j: (j.status != JobStatus.TOOL_WAIT, j.tool_started))
-        self._release_kv(victim, KVAction.DISCARD, self._pending_swap_out)
-        self.counters.forced_discards += 1
+        victim = min(
+            self._idle_preserved.values(),
+            key=lambda j: (j.status != JobStatus.TOOL_WAIT, j.tool_started),
+        )
+        self._release_kv(victim, self._eviction_action(victim, now), plan.swap_out)
+        self.counters.reclaimed_preserved += 1
         return True
 
     def _store_state(self, job: Job, state: object) -> None:

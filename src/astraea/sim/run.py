@@ -57,7 +57,7 @@ def simulate(
             "swapped_bytes": (counters.swapped_out_blocks + counters.swapped_in_blocks)
             * block_bytes,
             "swap_fallbacks": counters.swap_fallbacks,
-            "forced_discards": counters.forced_discards,
+            "reclaimed_preserved": counters.reclaimed_preserved,
             "evicted_cache_blocks": result.extra.get("evicted_cache_blocks", 0),
             "kv_actions": dict(counters.kv_actions),
             "engine_steps": result.num_steps,

@@ -1,0 +1,1 @@
+"""Discrete-event simulator: events, simulated executor and cost-model profiles."""

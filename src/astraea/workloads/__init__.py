@@ -1,0 +1,41 @@
+"""Workloads: the JSONL trace format, synthetic generators and dataset importers.
+
+Every generator takes ``(num_jobs, rate, rng)`` (``rng``: a ``random.Random`` or an int
+seed), returns ``JobSpec``s with Poisson arrivals at ``rate`` jobs/s, and is deterministic
+for a seed. Their module docstrings cite the source statistics and state every choice.
+"""
+
+from astraea.workloads.arrivals import poisson_arrivals
+from astraea.workloads.autellix import AUTELLIX_CLASSES, generate_autellix
+from astraea.workloads.continuum import CONTINUUM_CLASSES, generate_continuum
+from astraea.workloads.importers import load_infercept_dataset, load_mooncake_trace
+from astraea.workloads.infercept import CONTEXT_CAP, INFERCEPT_TYPES, generate_infercept
+from astraea.workloads.registry import WORKLOADS, generate_workload, workload_names
+from astraea.workloads.trace import (
+    TraceFormatError,
+    job_from_dict,
+    job_to_dict,
+    read_trace,
+    write_trace,
+)
+
+__all__ = [
+    "AUTELLIX_CLASSES",
+    "CONTEXT_CAP",
+    "CONTINUUM_CLASSES",
+    "INFERCEPT_TYPES",
+    "WORKLOADS",
+    "TraceFormatError",
+    "generate_autellix",
+    "generate_continuum",
+    "generate_infercept",
+    "generate_workload",
+    "job_from_dict",
+    "job_to_dict",
+    "load_infercept_dataset",
+    "load_mooncake_trace",
+    "poisson_arrivals",
+    "read_trace",
+    "workload_names",
+    "write_trace",
+]
