@@ -151,6 +151,11 @@ def _print_table(summaries: list[dict[str, Any]], title: str) -> None:
 
 
 def _write_json(path: Path, payload: Any) -> None:
+    """Write JSON results; each object records the command line that made it."""
+    command = "astraea " + " ".join(sys.argv[1:])
+    rows = payload if isinstance(payload, list) else [payload]
+    for row in rows:
+        row.setdefault("command", command)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2) + "\n")
     console.print(f"wrote {path}")

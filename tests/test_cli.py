@@ -1,0 +1,122 @@
+"""The command line: JSON outputs with the documented keys, one-line errors, exit codes."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from astraea.cli import main
+
+REQUIRED_KEYS = {
+    "policy",
+    "profile",
+    "jobs",
+    "avg_jct",
+    "p50_jct",
+    "p90_jct",
+    "p99_jct",
+    "avg_engine_time",
+    "throughput_jobs_per_s",
+}
+
+
+def run_cli(args, capsys):
+    try:
+        main(args)
+        code = 0
+    except SystemExit as done:
+        code = done.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_simulate_writes_summary_json_and_plot(tmp_path, capsys):
+    out, plot = tmp_path / "s.json", tmp_path / "s.png"
+    code, stdout, _ = run_cli(
+        [
+            "simulate",
+            "-w",
+            "infercept",
+            "-n",
+            "40",
+            "-r",
+            "2",
+            "--json",
+            str(out),
+            "--plot",
+            str(plot),
+        ],
+        capsys,
+    )
+    assert code == 0
+    summary = json.loads(out.read_text())
+    assert set(summary) >= REQUIRED_KEYS
+    assert summary["jobs"] == 40 and summary["policy"] == "vllm-fcfs"
+    assert summary["avg_jct"] >= summary["avg_engine_time"] > 0
+    assert plot.stat().st_size > 10_000
+    assert "vllm-fcfs" in stdout
+
+
+def test_compare_runs_every_policy_on_the_same_trace(tmp_path, capsys):
+    trace, out = tmp_path / "t.jsonl", tmp_path / "c.json"
+    assert run_cli(["workload", "-w", "autellix", "-n", "30", "-o", str(trace)], capsys)[0] == 0
+    code, _, _ = run_cli(
+        [
+            "compare",
+            "--policies",
+            "vllm-fcfs,fcfs-job",
+            "--trace",
+            str(trace),
+            "--json",
+            str(out),
+            "--plot",
+            str(tmp_path / "c.png"),
+        ],
+        capsys,
+    )
+    assert code == 0
+    rows = json.loads(out.read_text())
+    assert [r["policy"] for r in rows] == ["vllm-fcfs", "fcfs-job"]
+    assert all(set(r) >= REQUIRED_KEYS and r["jobs"] == 30 for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["simulate", "-w", "nope"], "unknown workload"),
+        (["simulate"], "exactly one of --workload"),
+        (["simulate", "-w", "infercept", "--rate", "0"], "rate"),
+        (["simulate", "-w", "infercept", "--jobs", "0"], "--jobs"),
+        (["simulate", "-w", "infercept", "-P", "nope"], "unknown policy"),
+        (["simulate", "-w", "infercept", "-p", "nope"], "unknown cost profile"),
+        (["compare", "--policies", ",", "-w", "infercept"], "at least one policy"),
+        (["simulate", "--bogus"], "No such option"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_exit_2(args, message, capsys):
+    code, _, err = run_cli(args, capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("astraea: error:") and message in err
+
+
+def test_unreadable_trace_names_the_line(tmp_path, capsys):
+    trace = tmp_path / "bad.jsonl"
+    trace.write_text('{"job_id": "a", "arrival": 0, "category": "c", "segments": []}\n')
+    code, _, err = run_cli(["simulate", "--trace", str(trace)], capsys)
+    assert code == 2 and "bad.jsonl:1" in err and err.count("\n") == 1
+    code, _, err = run_cli(["simulate", "--trace", str(tmp_path / "missing.jsonl")], capsys)
+    assert code == 2 and "missing.jsonl" in err
+
+
+def test_console_script_help_and_no_traceback():
+    proc = subprocess.run(
+        [sys.executable, "-m", "astraea.cli", "simulate", "-w", "nope"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "astraea.cli", "--help"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and "simulate" in proc.stdout and "compare" in proc.stdout
