@@ -24,7 +24,7 @@ def write_result(name: str, payload: dict[str, Any]) -> Path:
         commit = "unknown"
     record = {
         "benchmark": name,
-        "command": "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
+        "command": "python " + " ".join([os.path.relpath(sys.argv[0]), *sys.argv[1:]]),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "git_commit": commit,
         "machine": {
