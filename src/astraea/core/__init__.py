@@ -5,7 +5,7 @@ from astraea.core.config import SchedulerConfig
 from astraea.core.job import Job, JobSpec, JobStatus, KVLocation, Segment, ToolCall
 from astraea.core.kv_cache import BlockCopy, KVCacheManager
 from astraea.core.plan import ScheduledSeq, StepPlan, StepResult
-from astraea.core.policy import KVAction, KVContext, Policy
+from astraea.core.policy import KVAction, KVContext, Policy, PolicyEnv
 from astraea.core.scheduler import Scheduler, StepOutcome
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "KVContext",
     "KVLocation",
     "Policy",
+    "PolicyEnv",
     "ScheduledSeq",
     "Scheduler",
     "SchedulerConfig",

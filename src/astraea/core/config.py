@@ -21,6 +21,7 @@ class SchedulerConfig:
     max_num_seqs: int = 256
     enable_chunked_prefill: bool = True
     max_steps_per_plan: int = 1  # >1 lets a pure-decode batch run several steps per plan
+    max_prefetch_blocks_per_step: int = 0  # swap-ins ahead of tool returns per step; 0: no cap
 
     def __post_init__(self) -> None:
         for name in (
@@ -33,6 +34,10 @@ class SchedulerConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if not isinstance(self.max_prefetch_blocks_per_step, int) or (
+            self.max_prefetch_blocks_per_step < 0
+        ):
+            raise ValueError("max_prefetch_blocks_per_step must be an integer >= 0")
         if not isinstance(self.num_host_blocks, int) or self.num_host_blocks < 0:
             raise ValueError(
                 f"num_host_blocks must be an integer >= 0, got {self.num_host_blocks!r}"

@@ -12,9 +12,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from astraea.core.job import Job
+
+if TYPE_CHECKING:
+    from astraea.predict.service import ServiceTimeModel
 
 
 class KVAction(enum.Enum):
@@ -45,18 +48,34 @@ class KVContext:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class PolicyEnv:
+    """What the executor tells a policy about the engine it schedules for."""
+
+    service: ServiceTimeModel
+    block_size: int
+
+
 class Policy:
     """Base policy: subclass, set ``name``, override what differs, register it.
 
     ``static_priority`` promises that ``priority(job, now)`` does not change while the job
     waits, so the mechanism may keep the queue sorted instead of re-sorting each step.
     ``head_of_line_blocking`` stops admission at the first waiting job that does not fit
-    (vLLM's rule); without it smaller jobs behind it may go first.
+    (vLLM's rule); without it smaller jobs behind it may go first. ``reviews_idle`` asks the
+    mechanism to call ``review_idle`` each step for every idle job whose KV is preserved;
+    ``prefetches`` to call ``prefetch`` for every job in a tool call whose KV is swapped out.
     """
 
     name: ClassVar[str] = ""
     static_priority: ClassVar[bool] = True
     head_of_line_blocking: ClassVar[bool] = True
+    reviews_idle: ClassVar[bool] = False
+    prefetches: ClassVar[bool] = False
+
+    def bind(self, env: PolicyEnv) -> None:
+        """Called once by the executor's driver before the first step."""
+        return None
 
     def priority(self, job: Job, now: float) -> Any:
         """Sort key of a waiting job: lower runs first. Default: the call's arrival."""
@@ -80,6 +99,22 @@ class Policy:
     def on_preempt(self, job: Job, kv: KVContext) -> KVAction:
         """KV decision for a preempted job (PRESERVE is not allowed: memory is needed)."""
         return KVAction.CACHE
+
+    def review_idle(self, job: Job, kv: KVContext) -> KVAction:
+        """Keep preserving an idle job's KV, or release it now (with ``reviews_idle``)."""
+        return KVAction.PRESERVE
+
+    def prefetch(self, job: Job, kv: KVContext) -> bool:
+        """Swap a tool-waiting job's KV back in now, ahead of its return (``prefetches``)."""
+        return False
+
+    def on_step(self, num_tokens: int) -> None:
+        """The engine computed ``num_tokens`` tokens (a token clock for aging rules)."""
+        return None
+
+    def on_tool_return(self, job: Job, now: float) -> Mapping[str, float] | None:
+        """The job's tool returned; the job still shows the call that made it."""
+        return None
 
     def on_arrival(self, job: Job, now: float) -> Mapping[str, float] | None:
         """Initial per-job policy state."""

@@ -33,6 +33,7 @@ class SchedulerCounters:
     swapped_out_blocks: int = 0
     swapped_in_blocks: int = 0
     swap_fallbacks: int = 0  # SWAP asked for but the host tier was full: discarded instead
+    prefetched_blocks: int = 0  # swapped in ahead of a tool's return
     reclaimed_preserved: int = 0  # preserved KV of idle jobs taken back under memory pressure
     kv_actions: dict[str, int] = field(default_factory=dict)
 
@@ -50,6 +51,7 @@ class Scheduler:
         self.counters = SchedulerCounters()
         self._pending_swap_out: list[BlockCopy] = []
         self._idle_preserved: dict[str, Job] = {}  # not running, KV pinned on the device
+        self._idle_swapped: dict[str, Job] = {}  # in a tool call, KV on the host tier
         self._num_unfinished = 0
 
     # ---- job life cycle ----------------------------------------------------------------------
@@ -76,6 +78,7 @@ class Scheduler:
         if job.status != JobStatus.TOOL_WAIT:
             raise ValueError(f"job {job_id!r} is not waiting on a tool ({job.status.name})")
         job.total_tool_time += now - job.tool_started
+        self._store_state(job, self.policy.on_tool_return(job, now))
         job.segment_index += 1
         job.num_output_tokens = 0
         segment = job.segment
@@ -100,6 +103,10 @@ class Scheduler:
     def schedule(self, now: float) -> StepPlan:
         plan = StepPlan(swap_out=self._pending_swap_out)
         self._pending_swap_out = []
+        if self.policy.reviews_idle and self._idle_preserved:
+            self._review_idle(plan, now)
+        if self.policy.prefetches and self._idle_swapped:
+            self._prefetch_swapped(plan, now)
         budget = self._schedule_running(plan, now)
         # vLLM admits nothing in a step that had to preempt, unless nothing else would run.
         if not plan.preempted or not plan.seqs:
@@ -179,6 +186,7 @@ class Scheduler:
             kv.claim_cached(job_id)
             kv.trim(job_id, base)
         elif location is KVLocation.HOST:
+            self._idle_swapped.pop(job_id, None)
             copy = kv.swap_in(job_id)
             plan.swap_in.append(copy)
             self.counters.swapped_in_blocks += len(copy.src)
@@ -253,12 +261,14 @@ class Scheduler:
         ended: list[Job] = []
         jobs, stopped, running_status = self.jobs, result.stopped, JobStatus.RUNNING
         trim = steps < plan.num_steps
+        computed = 0
         for job_id, before, n, samples, _ in plan.seqs:
             job = jobs.get(job_id)
             if job is None or job.status is not running_status:
                 continue
             decode = n == 1 and samples
             tokens = steps if decode else n
+            computed += tokens
             self._book_compute(job, before, tokens)
             if decode and trim:
                 self.kv.trim(job_id, job.num_computed_tokens)
@@ -272,6 +282,7 @@ class Scheduler:
                 job.first_token_time = now
             if job.num_output_tokens >= job.max_output_tokens or job_id in stopped:
                 ended.append(job)
+        self.policy.on_step(computed)
         if ended:
             for job in ended:
                 self._end_segment(job, now, outcome)
@@ -334,6 +345,7 @@ class Scheduler:
             self._idle_preserved[job_id] = job
             return
         self._idle_preserved.pop(job_id, None)
+        self._idle_swapped.pop(job_id, None)
         if action is KVAction.CACHE:
             self.kv.cache(job_id, job.num_computed_tokens)
             job.kv_location = KVLocation.CACHED
@@ -342,6 +354,8 @@ class Scheduler:
             swaps.append(copy)
             self.counters.swapped_out_blocks += len(copy.src)
             job.kv_location = KVLocation.HOST
+            if job.status == JobStatus.TOOL_WAIT:
+                self._idle_swapped[job_id] = job
         else:
             self.kv.free(job_id)
             job.kv_location = KVLocation.NONE
@@ -362,6 +376,36 @@ class Scheduler:
         job.status = JobStatus.WAITING
         job.waiting_since = now
         self.waiting.push(job, now)
+
+    def _review_idle(self, plan: StepPlan, now: float) -> None:
+        """Let the policy release preserved KV of idle jobs (a time-to-live ran out, memory
+        grew tight); whatever it releases goes the way it says."""
+        context = self.kv_context(now)
+        for job in list(self._idle_preserved.values()):
+            action = self.policy.review_idle(job, context)
+            if action is not KVAction.PRESERVE:
+                self._release_kv(job, action, plan.swap_out)
+
+    def _prefetch_swapped(self, plan: StepPlan, now: float) -> None:
+        """Swap contexts back in ahead of their tools' predicted return, as the policy
+        asks, while memory and the per-step prefetch budget allow."""
+        kv, context = self.kv, self.kv_context(now)
+        budget = self.config.max_prefetch_blocks_per_step or kv.host.num_blocks
+        for job in list(self._idle_swapped.values()):
+            blocks = kv.host_blocks(job.job_id)
+            if blocks > budget or not self.policy.prefetch(job, context):
+                continue
+            if not kv.can_allocate(blocks):
+                break
+            budget -= blocks
+            del self._idle_swapped[job.job_id]
+            copy = kv.swap_in(job.job_id)
+            plan.swap_in.append(copy)
+            self.counters.swapped_in_blocks += len(copy.src)
+            self.counters.prefetched_blocks += len(copy.src)
+            job.num_computed_tokens = copy.num_tokens
+            job.kv_location = KVLocation.DEVICE
+            self._idle_preserved[job.job_id] = job
 
     def _reclaim_idle_kv(self, plan: StepPlan, now: float) -> bool:
         """Take back the KV a policy preserved for a job that is not running (the oldest

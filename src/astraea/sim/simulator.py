@@ -16,8 +16,9 @@ from dataclasses import dataclass, field, replace
 
 from astraea.core.config import SchedulerConfig
 from astraea.core.job import Job, JobSpec, JobStatus
-from astraea.core.policy import Policy
+from astraea.core.policy import Policy, PolicyEnv
 from astraea.core.scheduler import Scheduler, SchedulerCounters
+from astraea.predict.service import ServiceTimeModel
 from astraea.sim.executor import SimulatedExecutor
 from astraea.sim.profiles import CostProfile
 
@@ -78,6 +79,8 @@ class Simulator:
 
     def run(self) -> SimulationResult:
         started = time.perf_counter()
+        service = ServiceTimeModel.from_profile(self.profile, self.config.max_num_batched_tokens)
+        self.policy.bind(PolicyEnv(service=service, block_size=self.config.block_size))
         scheduler = Scheduler(self.config, self.policy)
         executor = SimulatedExecutor(self.profile, self.config.block_size)
         seq = itertools.count()

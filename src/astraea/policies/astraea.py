@@ -1,0 +1,158 @@
+"""``astraea``: the state-aware hierarchical scheduler and adaptive KV manager of the Astraea
+paper (arXiv 2512.14142, sec. 4; restated in shared/ASTRAEA.md sec. 2).
+
+Ordering. ``num_queues`` strict-priority queues moved by token cost, not time slices. A job
+enters Q0. When one of its calls ends, the call's token cost (new input tokens + generated
+tokens) is compared with its queue's quota ``base_quantum * quantum_growth**level``: above
+it, the job is compute-intensive and moves one queue down; a call that yields to a tool
+within its quota marks the job I/O-intensive and moves it one queue up. Within a queue,
+enhanced HRRN: highest ``(W + T) / T`` first, with ``W`` the job's waiting time accumulated
+over its whole life and ``T`` the predicted compute time of its current call. A job in the
+lowest queue whose ratio exceeds ``aging_ratio`` is served as if in Q0. Admission packs the
+batch in that order while memory fits, skipping what does not fit; running calls are
+preempted only when memory runs out.
+
+KV during tool calls. Below ``watermark`` (fraction of accelerator KV blocks owned) a job
+keeps (preserves) its KV. Above it, the least wasted memory-time of InferCept's model wins:
+preserve ``T_api*C_self``, discard ``T_recompute(C_self)*C_batch``, swap
+``2*T_swap(C_self)*C_batch``. Discard is lazy: blocks become evictable prefix cache, so a
+context survives if nobody needs its memory. Preserved contexts of idle jobs are reviewed
+each step against the same rule with the tool's remaining predicted time; a swapped
+context is brought back when its tool is predicted to return.
+
+Open parameters of the paper (queue count, quotas, aging threshold, watermark) are fields of
+``AstraeaConfig`` with the defaults below; docs/results.md sweeps them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from astraea.core.job import Job, JobStatus
+from astraea.core.policy import KVAction, KVContext, Policy, PolicyEnv
+from astraea.policies.registry import register
+from astraea.predict.predictor import Predictor
+
+
+@dataclass(frozen=True, slots=True)
+class AstraeaConfig:
+    num_queues: int = 4  # m
+    base_quantum: int = 512  # token-cost quota of Q0
+    quantum_growth: float = 2.0  # quota of Q_k = base_quantum * growth**k
+    aging_ratio: float = 8.0  # response ratio that lifts a lowest-queue job to Q0
+    watermark: float = 0.8  # KV use below which every tool-waiting job preserves
+    predictor: str = "oracle"  # output length: "oracle" (paper) or "history" (deployable)
+    use_mlfq: bool = True  # ablation: one queue
+    use_hrrn: bool = True  # ablation: FCFS by call arrival within a queue
+    adaptive_kv: bool = True  # ablation: vLLM's LRU cache for every tool call
+    prefetch_margin: float = 0.05  # s before the predicted tool return to have KV back
+
+    def __post_init__(self) -> None:
+        if self.num_queues < 1 or self.base_quantum < 1 or self.quantum_growth < 1:
+            raise ValueError("need num_queues >= 1, base_quantum >= 1, quantum_growth >= 1")
+        if not 0.0 <= self.watermark <= 1.0:
+            raise ValueError(f"watermark must be in [0, 1], got {self.watermark}")
+        if self.aging_ratio <= 1.0:
+            raise ValueError(f"aging_ratio must be > 1, got {self.aging_ratio}")
+
+
+@register
+class Astraea(Policy):
+    name = "astraea"
+    static_priority = False
+    head_of_line_blocking = False
+    reviews_idle = True
+    prefetches = True
+
+    def __init__(self, **params: object) -> None:
+        self.config = AstraeaConfig(**params)  # type: ignore[arg-type]
+        self._predictor: Predictor | None = None
+
+    def bind(self, env: PolicyEnv) -> None:
+        self._predictor = Predictor(env.service, self.config.predictor)
+
+    @property
+    def predictor(self) -> Predictor:
+        if self._predictor is None:
+            raise RuntimeError("policy 'astraea' is not bound to an engine (call bind())")
+        return self._predictor
+
+    # ---- ordering ------------------------------------------------------------------------
+    def priority(self, job: Job, now: float) -> tuple[int, float]:
+        cfg = self.config
+        service = max(self.predictor.segment_time(job), 1e-6)
+        waited = job.total_waiting_time
+        if job.status == JobStatus.WAITING:
+            waited += now - job.waiting_since
+        ratio = (waited + service) / service
+        level = int(job.policy_state.get("level", 0)) if cfg.use_mlfq else 0
+        if level == cfg.num_queues - 1 and ratio > cfg.aging_ratio:
+            level = 0
+        return (level, -ratio if cfg.use_hrrn else job.ready_since)
+
+    def on_arrival(self, job: Job, now: float) -> dict[str, float]:
+        return {"level": 0}
+
+    def on_segment_end(self, job: Job, now: float) -> dict[str, float] | None:
+        self.predictor.observe_segment_end(job)
+        cfg = self.config
+        if not cfg.use_mlfq:
+            return None
+        level = int(job.policy_state.get("level", 0))
+        cost = job.segment.input_tokens + job.num_output_tokens
+        if cost > cfg.base_quantum * cfg.quantum_growth**level:
+            return {"level": min(level + 1, cfg.num_queues - 1), "compute_intensive": 1}
+        if job.segment.tool is not None:
+            return {"level": max(level - 1, 0), "compute_intensive": 0}
+        return None
+
+    def on_tool_return(self, job: Job, now: float) -> None:
+        tool = job.segment.tool
+        if tool is not None:
+            self.predictor.observe_tool(tool.name, now - job.tool_started)
+
+    # ---- KV during tool calls ------------------------------------------------------------------
+    def on_tool_call(self, job: Job, kv: KVContext) -> KVAction:
+        if not self.config.adaptive_kv:
+            return KVAction.CACHE
+        if kv.device_usage < self.config.watermark:
+            return KVAction.PRESERVE
+        return self._least_waste(job, kv, self._tool_time_left(job, kv.now))
+
+    def review_idle(self, job: Job, kv: KVContext) -> KVAction:
+        if job.status != JobStatus.TOOL_WAIT or kv.device_usage < self.config.watermark:
+            return KVAction.PRESERVE
+        return self._least_waste(job, kv, self._tool_time_left(job, kv.now))
+
+    def prefetch(self, job: Job, kv: KVContext) -> bool:
+        left = self._tool_time_left(job, kv.now)
+        swap_in = self.predictor.service.swap_time(job.kv_high_water)
+        return left <= swap_in + self.config.prefetch_margin
+
+    def on_preempt(self, job: Job, kv: KVContext) -> KVAction:
+        if not self.config.adaptive_kv:
+            return KVAction.CACHE
+        return self._swap_or_discard(job, kv)[0]
+
+    def _tool_time_left(self, job: Job, now: float) -> float:
+        tool = job.segment.tool
+        expected = self.predictor.tool_latency(tool.name) if tool else 0.0
+        return max(0.0, expected - (now - job.tool_started))
+
+    def _least_waste(self, job: Job, kv: KVContext, tool_time: float) -> KVAction:
+        action, waste = self._swap_or_discard(job, kv)
+        return KVAction.PRESERVE if tool_time * job.num_computed_tokens <= waste else action
+
+    def _swap_or_discard(self, job: Job, kv: KVContext) -> tuple[KVAction, float]:
+        """The cheaper way to give the memory back, with its wasted memory-time (tokens x s):
+        discard (lazily, via the evictable cache) stalls the batch for a recompute, a swap
+        for two copies over the host link."""
+        service = self.predictor.service
+        own = job.num_computed_tokens
+        others = max(0, kv.device_blocks_owned * kv.block_size - own)
+        discard = service.prefill_time(own) * others
+        if own <= kv.host_blocks_free * kv.block_size:
+            swap = 2 * service.swap_time(own) * others
+            if swap < discard:
+                return KVAction.SWAP, swap
+        return KVAction.CACHE, discard
