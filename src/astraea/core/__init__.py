@@ -2,6 +2,7 @@
 mechanism and the policy interface. Pure Python: no torch, no asyncio (a test enforces it)."""
 
 from astraea.core.config import SchedulerConfig
+from astraea.core.counters import SchedulerCounters
 from astraea.core.job import Job, JobSpec, JobStatus, KVLocation, Segment, ToolCall
 from astraea.core.kv_cache import BlockCopy, KVCacheManager
 from astraea.core.plan import ScheduledSeq, StepPlan, StepResult
@@ -22,6 +23,7 @@ __all__ = [
     "ScheduledSeq",
     "Scheduler",
     "SchedulerConfig",
+    "SchedulerCounters",
     "Segment",
     "StepOutcome",
     "StepPlan",

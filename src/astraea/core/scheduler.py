@@ -11,10 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from astraea.core.config import SchedulerConfig
+from astraea.core.counters import SchedulerCounters
+from astraea.core.decode_stretch import extend_decode_steps
+from astraea.core.idle_kv import IdleKV
 from astraea.core.job import Job, JobSpec, JobStatus, KVLocation, ToolCall
 from astraea.core.kv_cache import BlockCopy, KVCacheManager, blocks_for
 from astraea.core.plan import ScheduledSeq, StepPlan, StepResult
-from astraea.core.policy import KVAction, KVContext, Policy
+from astraea.core.policy import KVContext, Policy
 from astraea.core.waiting_queue import WaitingQueue
 
 
@@ -24,18 +27,6 @@ class StepOutcome:
 
     tool_calls: list[tuple[Job, ToolCall]] = field(default_factory=list)
     finished: list[Job] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class SchedulerCounters:
-    preemptions: int = 0
-    recomputed_tokens: int = 0
-    swapped_out_blocks: int = 0
-    swapped_in_blocks: int = 0
-    swap_fallbacks: int = 0  # SWAP asked for but the host tier was full: discarded instead
-    prefetched_blocks: int = 0  # swapped in ahead of a tool's return
-    reclaimed_preserved: int = 0  # preserved KV of idle jobs taken back under memory pressure
-    kv_actions: dict[str, int] = field(default_factory=dict)
 
 
 class Scheduler:
@@ -50,8 +41,7 @@ class Scheduler:
         self.waiting = WaitingQueue(policy)
         self.counters = SchedulerCounters()
         self._pending_swap_out: list[BlockCopy] = []
-        self._idle_preserved: dict[str, Job] = {}  # not running, KV pinned on the device
-        self._idle_swapped: dict[str, Job] = {}  # in a tool call, KV on the host tier
+        self.idle = IdleKV(self.kv, policy, self.counters, config.max_prefetch_blocks_per_step)
         self._num_unfinished = 0
 
     # ---- job life cycle ----------------------------------------------------------------------
@@ -103,17 +93,19 @@ class Scheduler:
     def schedule(self, now: float) -> StepPlan:
         plan = StepPlan(swap_out=self._pending_swap_out)
         self._pending_swap_out = []
-        if self.policy.reviews_idle and self._idle_preserved:
-            self._review_idle(plan, now)
-        if self.policy.prefetches and self._idle_swapped:
-            self._prefetch_swapped(plan, now)
+        idle = self.idle
+        if self.policy.reviews_idle and idle.preserved:
+            idle.review(self.kv_context(now), plan.swap_out)
+        if self.policy.prefetches and idle.swapped:
+            idle.prefetch(self.kv_context(now), plan.swap_in)
         budget = self._schedule_running(plan, now)
         # vLLM admits nothing in a step that had to preempt, unless nothing else would run.
         if not plan.preempted or not plan.seqs:
             self._admit_waiting(plan, budget, now)
-            while not self.running and len(self.waiting) and self._reclaim_idle_kv(plan, now):
+            while not self.running and len(self.waiting) and self._reclaim(plan, now):
                 self._admit_waiting(plan, budget, now)
-        self._extend_decode_steps(plan)
+        if self.config.max_steps_per_plan > 1:
+            extend_decode_steps(plan, self.jobs, self.kv, self.config.max_steps_per_plan)
         return plan
 
     def _schedule_running(self, plan: StepPlan, now: float) -> int:
@@ -132,7 +124,7 @@ class Scheduler:
                 continue
             need = -(-(job.num_computed_tokens + n) // bs) - kv.num_blocks(job.job_id)
             if need > 0:
-                while not kv.can_allocate(need) and self._reclaim_idle_kv(plan, now):
+                while not kv.can_allocate(need) and self._reclaim(plan, now):
                     pass
                 while not kv.can_allocate(need):
                     candidates = [j for j in order[index:] if j.status is running_status]
@@ -186,13 +178,12 @@ class Scheduler:
             kv.claim_cached(job_id)
             kv.trim(job_id, base)
         elif location is KVLocation.HOST:
-            self._idle_swapped.pop(job_id, None)
             copy = kv.swap_in(job_id)
             plan.swap_in.append(copy)
             self.counters.swapped_in_blocks += len(copy.src)
         job.num_computed_tokens = base
         job.kv_location = KVLocation.DEVICE
-        self._idle_preserved.pop(job_id, None)
+        self.idle.forget(job_id)
         kv.ensure_tokens(job_id, base + n)
         job.status = JobStatus.RUNNING
         self.running.append(job)
@@ -213,43 +204,6 @@ class Scheduler:
         else:
             plan.num_prefill_tokens += n
         plan.sum_kv_tokens += before + n
-
-    def _extend_decode_steps(self, plan: StepPlan) -> None:
-        """Let a pure-decode batch run several steps at once when nothing can change in
-        between (no prefill, no swap): each sequence gains one token per step, so the only
-        things that could end the stretch are a segment finishing (capped here), memory
-        (capped here) and an outside event (the executor stops there)."""
-        max_steps = self.config.max_steps_per_plan
-        if max_steps <= 1 or not plan.seqs or plan.num_prefill_tokens or plan.swap_in:
-            return
-        if plan.swap_out:
-            return
-        jobs = [self.jobs[s.job_id] for s in plan.seqs]
-        steps = min(max_steps, min(j.remaining_output_tokens for j in jobs))
-        if steps <= 1:
-            return
-        kv, bs = self.kv, self.config.block_size
-        # KV length each sequence reaches after k steps: kv_len + k - 1.
-        base = [(s.kv_len - 1, kv.num_blocks(s.job_id)) for s in plan.seqs]
-        available = kv.num_free_device_blocks
-
-        def blocks_needed(k: int) -> int:
-            return sum(max(0, -(-(length + k) // bs) - held) for length, held in base)
-
-        if blocks_needed(steps) > available:
-            low, high = 1, steps  # blocks_needed(1) == 0 <= available
-            while low < high:
-                mid = (low + high + 1) // 2
-                if blocks_needed(mid) <= available:
-                    low = mid
-                else:
-                    high = mid - 1
-            steps = low
-        if steps <= 1:
-            return
-        for job, (length, _) in zip(jobs, base, strict=True):
-            kv.ensure_tokens(job.job_id, length + steps)
-        plan.num_steps = steps
 
     # ---- update ------------------------------------------------------------------------------
     def update(self, plan: StepPlan, result: StepResult, now: float) -> StepOutcome:
@@ -317,7 +271,7 @@ class Scheduler:
         job.status = JobStatus.TOOL_WAIT
         job.tool_started = now
         action = self.policy.on_tool_call(job, self.kv_context(now))
-        self._release_kv(job, action, self._pending_swap_out)
+        self.idle.release(job, action, self._pending_swap_out)
         outcome.tool_calls.append((job, tool))
 
     # ---- KV release, preemption --------------------------------------------------------------
@@ -332,44 +286,10 @@ class Scheduler:
             host_blocks_free=kv.host.num_free,
         )
 
-    def _release_kv(self, job: Job, action: KVAction, swaps: list[BlockCopy]) -> None:
-        counts = self.counters.kv_actions
-        job_id = job.job_id
-        if action is KVAction.SWAP and not self.kv.can_swap_out(job_id):
-            if self.kv.num_blocks(job_id):
-                self.counters.swap_fallbacks += 1
-            action = KVAction.DISCARD
-        counts[action.value] = counts.get(action.value, 0) + 1
-        if action is KVAction.PRESERVE:
-            job.kv_location = KVLocation.DEVICE
-            self._idle_preserved[job_id] = job
-            return
-        self._idle_preserved.pop(job_id, None)
-        self._idle_swapped.pop(job_id, None)
-        if action is KVAction.CACHE:
-            self.kv.cache(job_id, job.num_computed_tokens)
-            job.kv_location = KVLocation.CACHED
-        elif action is KVAction.SWAP:
-            copy = self.kv.swap_out(job_id, job.num_computed_tokens)
-            swaps.append(copy)
-            self.counters.swapped_out_blocks += len(copy.src)
-            job.kv_location = KVLocation.HOST
-            if job.status == JobStatus.TOOL_WAIT:
-                self._idle_swapped[job_id] = job
-        else:
-            self.kv.free(job_id)
-            job.kv_location = KVLocation.NONE
-        job.num_computed_tokens = 0
-
-    def _eviction_action(self, job: Job, now: float) -> KVAction:
-        action = self.policy.on_preempt(job, self.kv_context(now))
-        if action is KVAction.PRESERVE:
-            raise ValueError(f"policy {self.policy.name!r} tried to preserve a preempted job")
-        return action
-
     def _preempt(self, job: Job, plan: StepPlan, now: float) -> None:
         self.running.remove(job)
-        self._release_kv(job, self._eviction_action(job, now), plan.swap_out)
+        action = self.idle.eviction_action(job, self.kv_context(now))
+        self.idle.release(job, action, plan.swap_out)
         job.num_preemptions += 1
         self.counters.preemptions += 1
         plan.preempted.append(job.job_id)
@@ -377,51 +297,8 @@ class Scheduler:
         job.waiting_since = now
         self.waiting.push(job, now)
 
-    def _review_idle(self, plan: StepPlan, now: float) -> None:
-        """Let the policy release preserved KV of idle jobs (a time-to-live ran out, memory
-        grew tight); whatever it releases goes the way it says."""
-        context = self.kv_context(now)
-        for job in list(self._idle_preserved.values()):
-            action = self.policy.review_idle(job, context)
-            if action is not KVAction.PRESERVE:
-                self._release_kv(job, action, plan.swap_out)
-
-    def _prefetch_swapped(self, plan: StepPlan, now: float) -> None:
-        """Swap contexts back in ahead of their tools' predicted return, as the policy
-        asks, while memory and the per-step prefetch budget allow."""
-        kv, context = self.kv, self.kv_context(now)
-        budget = self.config.max_prefetch_blocks_per_step or kv.host.num_blocks
-        for job in list(self._idle_swapped.values()):
-            blocks = kv.host_blocks(job.job_id)
-            if blocks > budget or not self.policy.prefetch(job, context):
-                continue
-            if not kv.can_allocate(blocks):
-                break
-            budget -= blocks
-            del self._idle_swapped[job.job_id]
-            copy = kv.swap_in(job.job_id)
-            plan.swap_in.append(copy)
-            self.counters.swapped_in_blocks += len(copy.src)
-            self.counters.prefetched_blocks += len(copy.src)
-            job.num_computed_tokens = copy.num_tokens
-            job.kv_location = KVLocation.DEVICE
-            self._idle_preserved[job.job_id] = job
-
-    def _reclaim_idle_kv(self, plan: StepPlan, now: float) -> bool:
-        """Take back the KV a policy preserved for a job that is not running (the oldest
-        tool call first), treating it as a preemption of that idle job: the policy says
-        whether it is cached, swapped or discarded. Called only when running work or the
-        whole queue is stuck on memory, so preserved contexts can never deadlock the
-        engine. Returns False when nothing is left to take."""
-        if not self._idle_preserved:
-            return False
-        victim = min(
-            self._idle_preserved.values(),
-            key=lambda j: (j.status != JobStatus.TOOL_WAIT, j.tool_started),
-        )
-        self._release_kv(victim, self._eviction_action(victim, now), plan.swap_out)
-        self.counters.reclaimed_preserved += 1
-        return True
+    def _reclaim(self, plan: StepPlan, now: float) -> bool:
+        return self.idle.reclaim_one(self.kv_context(now), plan.swap_out)
 
     def _store_state(self, job: Job, state: object) -> None:
         if state:

@@ -15,9 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from astraea.core.config import SchedulerConfig
+from astraea.core.counters import SchedulerCounters
 from astraea.core.job import Job, JobSpec, JobStatus
 from astraea.core.policy import Policy, PolicyEnv
-from astraea.core.scheduler import Scheduler, SchedulerCounters
+from astraea.core.scheduler import Scheduler
 from astraea.predict.service import ServiceTimeModel
 from astraea.sim.executor import SimulatedExecutor
 from astraea.sim.profiles import CostProfile
