@@ -142,6 +142,7 @@ class Scheduler:
     def _admit_waiting(self, plan: StepPlan, budget: int, now: float) -> None:
         admitted: list[Job] = []
         max_seqs = self.config.max_num_seqs
+        skips_left = self.config.max_admission_skips or len(self.waiting)
         for job in self.waiting.ordered(now):
             if len(self.running) >= max_seqs or budget <= 0:
                 break
@@ -152,6 +153,10 @@ class Scheduler:
                 job.total_waiting_time += now - job.waiting_since
             elif self.policy.head_of_line_blocking:
                 break
+            else:
+                skips_left -= 1
+                if not skips_left:
+                    break
         self.waiting.remove_many(admitted)
 
     def _try_admit(self, job: Job, budget: int, plan: StepPlan) -> int:

@@ -67,6 +67,7 @@ class Astraea(Policy):
     def __init__(self, **params: object) -> None:
         self.config = AstraeaConfig(**params)  # type: ignore[arg-type]
         self._predictor: Predictor | None = None
+        self._keys: dict[str, tuple] = {}  # job_id -> cached parts of its priority
 
     def bind(self, env: PolicyEnv) -> None:
         self._predictor = Predictor(env.service, self.config.predictor)
@@ -79,13 +80,20 @@ class Astraea(Policy):
 
     # ---- ordering ------------------------------------------------------------------------
     def priority(self, job: Job, now: float) -> tuple[int, float]:
+        # While a job waits, (W + T) / T = (now + base) / T with base and T fixed, so they are
+        # computed once per waiting stretch (the queue re-sorts every step).
         cfg = self.config
-        service = max(self.predictor.segment_time(job), 1e-6)
-        waited = job.total_waiting_time
-        if job.status == JobStatus.WAITING:
-            waited += now - job.waiting_since
-        ratio = (waited + service) / service
-        level = int(job.policy_state.get("level", 0)) if cfg.use_mlfq else 0
+        cached = self._keys.get(job.job_id)
+        stamp = (job.waiting_since, job.num_computed_tokens, job.status)
+        if cached is None or cached[0] != stamp:
+            service = max(self.predictor.segment_time(job), 1e-6)
+            waiting = job.status == JobStatus.WAITING
+            base = job.total_waiting_time + service - (job.waiting_since if waiting else now)
+            level = int(job.policy_state.get("level", 0)) if cfg.use_mlfq else 0
+            cached = (stamp, base, service, level, waiting)
+            self._keys[job.job_id] = cached
+        _, base, service, level, waiting = cached
+        ratio = ((now if waiting else 0.0) + base) / service
         if level == cfg.num_queues - 1 and ratio > cfg.aging_ratio:
             level = 0
         return (level, -ratio if cfg.use_hrrn else job.ready_since)
@@ -95,6 +103,7 @@ class Astraea(Policy):
 
     def on_segment_end(self, job: Job, now: float) -> dict[str, float] | None:
         self.predictor.observe_segment_end(job)
+        self._keys.pop(job.job_id, None)
         cfg = self.config
         if not cfg.use_mlfq:
             return None
