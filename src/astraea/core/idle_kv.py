@@ -100,17 +100,15 @@ class IdleKV:
             self.preserved[job.job_id] = job
 
     def reclaim_one(self, context: KVContext, swaps: list[BlockCopy]) -> bool:
-        """Take back the KV preserved for one idle job (the oldest tool call first), as a
+        """Take back the KV preserved for one idle job (first in the policy's reclaim order), as a
         preemption of that idle job: the policy says whether it is cached, swapped or
         discarded. The mechanism calls this only when running work or the whole queue is
         stuck on memory, so preserved contexts never deadlock the engine. Returns False
         when nothing is left to take."""
         if not self.preserved:
             return False
-        victim = min(
-            self.preserved.values(),
-            key=lambda j: (j.status != JobStatus.TOOL_WAIT, j.tool_started),
-        )
+        order = self.policy.reclaim_order
+        victim = min(self.preserved.values(), key=lambda j: order(j, context))
         self.release(victim, self.eviction_action(victim, context), swaps)
         self.counters.reclaimed_preserved += 1
         return True

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from astraea.core.job import Job
+from astraea.core.job import Job, JobStatus
 
 if TYPE_CHECKING:
     from astraea.predict.service import ServiceTimeModel
@@ -39,6 +39,8 @@ class KVContext:
     device_blocks_owned: int  # owned by running or preserved jobs
     device_blocks_cached: int  # evictable prefix cache
     host_blocks_free: int
+    num_waiting: int = 0  # calls queued for the engine
+    memory_bound: bool = False  # the last admission round left a call out for lack of memory
 
     @property
     def device_usage(self) -> float:
@@ -107,6 +109,11 @@ class Policy:
     def prefetch(self, job: Job, kv: KVContext) -> bool:
         """Swap a tool-waiting job's KV back in now, ahead of its return (``prefetches``)."""
         return False
+
+    def reclaim_order(self, job: Job, kv: KVContext) -> Any:
+        """Which idle preserved context the mechanism takes back first when memory runs out
+        (lowest first). Default: the oldest tool call."""
+        return (job.status != JobStatus.TOOL_WAIT, job.tool_started)
 
     def on_step(self, num_tokens: int) -> None:
         """The engine computed ``num_tokens`` tokens (a token clock for aging rules)."""

@@ -43,6 +43,7 @@ class Scheduler:
         self._pending_swap_out: list[BlockCopy] = []
         self.idle = IdleKV(self.kv, policy, self.counters, config.max_prefetch_blocks_per_step)
         self._num_unfinished = 0
+        self._memory_bound = False  # last admission round hit the KV memory limit
 
     # ---- job life cycle ----------------------------------------------------------------------
     def add_job(self, spec: JobSpec, now: float) -> Job:
@@ -143,6 +144,7 @@ class Scheduler:
         admitted: list[Job] = []
         max_seqs = self.config.max_num_seqs
         skips_left = self.config.max_admission_skips or len(self.waiting)
+        self._memory_bound = False
         for job in self.waiting.ordered(now):
             if len(self.running) >= max_seqs or budget <= 0:
                 break
@@ -178,6 +180,7 @@ class Scheduler:
         need = blocks_for(base + n, bs) - held
         exclude = job_id if location is KVLocation.CACHED else None
         if not kv.can_allocate(need, exclude_cached_of=exclude):
+            self._memory_bound = True
             return 0
         if location is KVLocation.CACHED:
             kv.claim_cached(job_id)
@@ -289,6 +292,8 @@ class Scheduler:
             device_blocks_owned=kv.num_owned_device_blocks,
             device_blocks_cached=kv.num_cached_blocks,
             host_blocks_free=kv.host.num_free,
+            num_waiting=len(self.waiting),
+            memory_bound=self._memory_bound,
         )
 
     def _preempt(self, job: Job, plan: StepPlan, now: float) -> None:

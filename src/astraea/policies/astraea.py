@@ -13,7 +13,9 @@ batch in that order while memory fits, skipping what does not fit; running calls
 preempted only when memory runs out.
 
 KV during tool calls. Below ``watermark`` (fraction of accelerator KV blocks owned) a job
-keeps (preserves) its KV. Above it, the least wasted memory-time of InferCept's model wins:
+keeps (preserves) its KV; so it does above the watermark while no call is waiting for
+memory (keeping costs nothing then, and a swap stalls the batch). Under real pressure, the
+least wasted memory-time of InferCept's model wins:
 preserve ``T_api*C_self``, discard ``T_recompute(C_self)*C_batch``, swap
 ``2*T_swap(C_self)*C_batch``. Discard is lazy: blocks become evictable prefix cache, so a
 context survives if nobody needs its memory. Preserved contexts of idle jobs are reviewed
@@ -40,7 +42,7 @@ class AstraeaConfig:
     base_quantum: int = 512  # token-cost quota of Q0
     quantum_growth: float = 2.0  # quota of Q_k = base_quantum * growth**k
     aging_ratio: float = 8.0  # response ratio that lifts a lowest-queue job to Q0
-    watermark: float = 0.8  # KV use below which every tool-waiting job preserves
+    watermark: float = 0.9  # KV use below which every tool-waiting job preserves
     predictor: str = "oracle"  # output length: "oracle" (paper) or "history" (deployable)
     use_mlfq: bool = True  # ablation: one queue
     use_hrrn: bool = True  # ablation: FCFS by call arrival within a queue
@@ -124,12 +126,16 @@ class Astraea(Policy):
     def on_tool_call(self, job: Job, kv: KVContext) -> KVAction:
         if not self.config.adaptive_kv:
             return KVAction.CACHE
-        if kv.device_usage < self.config.watermark:
+        if kv.device_usage < self.config.watermark or not kv.memory_bound:
             return KVAction.PRESERVE
         return self._least_waste(job, kv, self._tool_time_left(job, kv.now))
 
     def review_idle(self, job: Job, kv: KVContext) -> KVAction:
-        if job.status != JobStatus.TOOL_WAIT or kv.device_usage < self.config.watermark:
+        if (
+            job.status != JobStatus.TOOL_WAIT
+            or kv.device_usage < self.config.watermark
+            or not kv.memory_bound
+        ):
             return KVAction.PRESERVE
         return self._least_waste(job, kv, self._tool_time_left(job, kv.now))
 
