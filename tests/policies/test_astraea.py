@@ -1,0 +1,152 @@
+"""The astraea policy's rules on hand-made cases: MLFQ moves, aging, enhanced HRRN, and the
+adaptive KV choice."""
+
+import pytest
+
+from astraea.core import Job, JobStatus, KVAction, KVContext, PolicyEnv, Scheduler, SchedulerConfig
+from astraea.policies import make_policy
+from astraea.predict import ServiceTimeModel
+from tests.fakes import FakeExecutor, make_job
+
+SERVICE = ServiceTimeModel(
+    step_overhead=0.01,
+    prefill_per_token=1e-4,
+    decode_per_token=0.02,
+    kv_read_per_token=0.0,
+    swap_per_token=5e-5,
+)
+
+
+def bound(**params):
+    policy = make_policy("astraea", **params)
+    policy.bind(PolicyEnv(SERVICE, block_size=16))
+    return policy
+
+
+def job(job_id="a", calls=((100, 10), (50, 10)), tool=1.0, level=0):
+    j = Job(spec=make_job(job_id, list(calls), tool_latency=tool))
+    j.policy_state["level"] = level
+    return j
+
+
+def kv(owned=900, total=1000, waiting=True, host_free=1000, now=0.0):
+    return KVContext(
+        now=now,
+        block_size=16,
+        device_blocks_total=total,
+        device_blocks_owned=owned,
+        device_blocks_cached=0,
+        host_blocks_free=host_free,
+        num_waiting=5,
+        memory_bound=waiting,
+    )
+
+
+def test_expensive_call_demotes_and_early_tool_yield_promotes():
+    policy = bound(base_quantum=100, quantum_growth=2.0, num_queues=3)
+    heavy = job(calls=((150, 10), (5, 5)))  # cost 160 > quota 100 of Q0
+    heavy.num_output_tokens = 10
+    assert policy.on_segment_end(heavy, 1.0) == {"level": 1, "compute_intensive": 1}
+    light = job(calls=((150, 10), (5, 5)), level=1)  # cost 160 <= quota 200 of Q1, ends in a tool
+    light.num_output_tokens = 10
+    assert policy.on_segment_end(light, 1.0) == {"level": 0, "compute_intensive": 0}
+    bottom = job(calls=((900, 10), (5, 5)), level=2)
+    bottom.num_output_tokens = 10
+    assert policy.on_segment_end(bottom, 1.0)["level"] == 2  # no queue below the last
+
+
+def test_higher_queue_first_then_highest_response_ratio():
+    policy = bound()
+    now = 10.0
+    a, b, c = job("a"), job("b"), job("c", level=1)
+    for j, waited_since in ((a, 9.0), (b, 5.0), (c, 0.0)):
+        j.status, j.num_context_tokens = JobStatus.WAITING, 100
+        j.max_output_tokens, j.waiting_since = 10, waited_since
+    order = sorted([a, b, c], key=lambda j: policy.priority(j, now))
+    assert [j.job_id for j in order] == ["b", "a", "c"]  # b waited longer; c is in Q1
+    # Waiting accumulated in earlier calls counts too (enhanced HRRN).
+    a.total_waiting_time = 100.0
+    fresh = bound()
+    assert sorted([a, b], key=lambda j: fresh.priority(j, now))[0] is a
+
+
+def test_aging_lifts_a_starving_lowest_queue_job_to_q0():
+    policy = bound(num_queues=2, aging_ratio=3.0)
+    starving = job("s", level=1)
+    starving.status, starving.num_context_tokens, starving.max_output_tokens = (
+        JobStatus.WAITING,
+        100,
+        10,
+    )
+    service = SERVICE.segment_time(100, 10, 0)
+    starving.waiting_since = 0.0
+    assert policy.priority(starving, now=service)[0] == 1  # ratio 2: still in Q1
+    assert policy.priority(starving, now=5 * service)[0] == 0  # ratio 6 > 3: served as Q0
+
+
+@pytest.mark.parametrize(
+    ("tool_latency", "owned", "memory_bound", "expected"),
+    [
+        (30.0, 500, True, KVAction.PRESERVE),  # below the watermark: keep
+        (30.0, 950, False, KVAction.PRESERVE),  # above it, but nobody waits for memory
+        (0.001, 950, True, KVAction.PRESERVE),  # tool returns at once: keeping wastes least
+        (30.0, 950, True, KVAction.SWAP),  # long tool under pressure: swap beats recompute
+    ],
+)
+def test_kv_choice_at_a_tool_call(tool_latency, owned, memory_bound, expected):
+    policy = bound(watermark=0.9)
+    j = job(tool=tool_latency)
+    j.status, j.num_computed_tokens = JobStatus.TOOL_WAIT, 1000
+    policy.predictor.observe_tool("tool", tool_latency)
+    assert policy.on_tool_call(j, kv(owned=owned, waiting=memory_bound)) is expected
+
+
+def test_without_host_room_a_long_tool_discards_lazily():
+    policy = bound(watermark=0.5)
+    j = job(tool=30.0)
+    j.status, j.num_computed_tokens = JobStatus.TOOL_WAIT, 1000
+    policy.predictor.observe_tool("tool", 30.0)
+    assert policy.on_tool_call(j, kv(owned=950, host_free=0)) is KVAction.CACHE
+
+
+def test_swapped_context_is_prefetched_just_before_the_predicted_return():
+    policy = bound()
+    j = job(tool=2.0)
+    j.status, j.tool_started, j.kv_high_water = JobStatus.TOOL_WAIT, 0.0, 1000
+    for _ in range(3):
+        policy.predictor.observe_tool("tool", 2.0)
+    assert not policy.prefetch(j, kv(now=1.0))
+    assert policy.prefetch(j, kv(now=1.98))
+
+
+def test_ablations_switch_the_parts_off():
+    j = job(tool=30.0, level=2)
+    j.status, j.num_context_tokens, j.max_output_tokens = JobStatus.WAITING, 100, 10
+    assert bound(use_mlfq=False).priority(j, 1.0)[0] == 0
+    assert bound(use_hrrn=False).priority(j, 1.0)[1] == j.ready_since
+    assert bound(adaptive_kv=False).on_tool_call(j, kv(owned=100)) is KVAction.CACHE
+    with pytest.raises(ValueError):
+        make_policy("astraea", watermark=2.0)
+    with pytest.raises(RuntimeError, match="not bound"):
+        make_policy("astraea").priority(j, 0.0)
+
+
+def test_short_returning_call_overtakes_a_long_new_prompt():
+    """End to end through the mechanism: with one slot, the job back from its tool with a
+    small call is served before a big new job that arrived earlier, because it has waited
+    longer over its life relative to its short call."""
+    sched = Scheduler(
+        SchedulerConfig(num_device_blocks=400, block_size=16, max_num_seqs=1), bound()
+    )
+    ex = FakeExecutor(step_time=0.05)
+    sched.add_job(make_job("agent", [(200, 5), (10, 5)], tool_latency=0.5), 0.0)
+    now = 0.0
+    while sched.jobs["agent"].status != JobStatus.TOOL_WAIT:
+        plan = sched.schedule(now)
+        now += 0.05
+        sched.update(plan, ex.execute(plan), now)
+    sched.add_job(make_job("big", [(3000, 200)]), now)
+    sched.jobs["agent"].total_waiting_time = 5.0  # it queued a lot earlier in its life
+    sched.on_tool_result("agent", now + 0.1)
+    plan = sched.schedule(now + 0.1)
+    assert [s.job_id for s in plan.seqs] == ["agent"]
