@@ -145,14 +145,20 @@ class Scheduler:
         max_seqs = self.config.max_num_seqs
         skips_left = self.config.max_admission_skips or len(self.waiting)
         self._memory_bound = False
+        free = self.kv.num_free_device_blocks
         for job in self.waiting.ordered(now):
             if len(self.running) >= max_seqs or budget <= 0:
                 break
-            n = self._try_admit(job, budget, plan)
+            if free == 0 and job.kv_location is not KVLocation.DEVICE:
+                n = 0  # needs at least one block and none is left: skip the bookkeeping
+                self._memory_bound = True
+            else:
+                n = self._try_admit(job, budget, plan)
             if n:
                 admitted.append(job)
                 budget -= n
                 job.total_waiting_time += now - job.waiting_since
+                free = self.kv.num_free_device_blocks
             elif self.policy.head_of_line_blocking:
                 break
             else:
