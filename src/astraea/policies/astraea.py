@@ -15,9 +15,9 @@ preempted only when memory runs out.
 KV during tool calls. Below ``watermark`` (fraction of accelerator KV blocks owned) a job
 keeps (preserves) its KV; so it does above the watermark while no call is waiting for
 memory (keeping costs nothing then, and a swap stalls the batch). Under real pressure, the
-least wasted memory-time of InferCept's model wins:
-preserve ``T_api*C_self``, discard ``T_recompute(C_self)*C_batch``, swap
-``2*T_swap(C_self)*C_batch``. Discard is lazy: blocks become evictable prefix cache, so a
+least wasted memory-time of InferCept's model wins (``policies.common``: preserve
+``T_api*C_self``, discard ``T_recompute(C_self)*(C_self+C_batch)``, swap
+``2*T_swap(C_self)*C_batch``). Discard is lazy: blocks become evictable prefix cache, so a
 context survives if nobody needs its memory. Preserved contexts of idle jobs are reviewed
 each step against the same rule with the tool's remaining predicted time; a swapped
 context is brought back when its tool is predicted to return.
@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from astraea.core.job import Job, JobStatus
 from astraea.core.policy import KVAction, KVContext, Policy, PolicyEnv
+from astraea.policies.common import least_waste, other_tokens, release_waste
 from astraea.policies.registry import register
 from astraea.predict.predictor import Predictor
 
@@ -147,7 +148,9 @@ class Astraea(Policy):
     def on_preempt(self, job: Job, kv: KVContext) -> KVAction:
         if not self.config.adaptive_kv:
             return KVAction.CACHE
-        return self._swap_or_discard(job, kv)[0]
+        own = job.num_computed_tokens
+        service, host = self.predictor.service, kv.host_blocks_free * kv.block_size
+        return release_waste(service, own, other_tokens(own, kv), host, KVAction.CACHE)[0]
 
     def _tool_time_left(self, job: Job, now: float) -> float:
         tool = job.segment.tool
@@ -155,19 +158,6 @@ class Astraea(Policy):
         return max(0.0, expected - (now - job.tool_started))
 
     def _least_waste(self, job: Job, kv: KVContext, tool_time: float) -> KVAction:
-        action, waste = self._swap_or_discard(job, kv)
-        return KVAction.PRESERVE if tool_time * job.num_computed_tokens <= waste else action
-
-    def _swap_or_discard(self, job: Job, kv: KVContext) -> tuple[KVAction, float]:
-        """The cheaper way to give the memory back, with its wasted memory-time (tokens x s):
-        discard (lazily, via the evictable cache) stalls the batch for a recompute, a swap
-        for two copies over the host link."""
-        service = self.predictor.service
-        own = job.num_computed_tokens
-        others = max(0, kv.device_blocks_owned * kv.block_size - own)
-        discard = service.prefill_time(own) * others
-        if own <= kv.host_blocks_free * kv.block_size:
-            swap = 2 * service.swap_time(own) * others
-            if swap < discard:
-                return KVAction.SWAP, swap
-        return KVAction.CACHE, discard
+        return least_waste(
+            self.predictor.service, job.num_computed_tokens, kv, tool_time, KVAction.CACHE
+        )
