@@ -266,6 +266,53 @@ def list_names() -> None:
         )
 
 
+EXPERIMENT_HELP = (
+    "Run a named, versioned experiment; write results.json, PNG figures and table.md "
+    "(default under docs/results/NAME/, or docs/results/NAME-quick/ with --quick).\n\n"
+    "Experiments: load-sweep (avg and p99 JCT vs arrival rate, every policy, InferCept mix, "
+    "three Llama-2 profiles); ablations (astraea without MLFQ / HRRN / adaptive KV, history "
+    "vs oracle predictor); kv-sweep (KV watermark, Q0 quantum, queue count, aging ratio); "
+    "mixes (Autellix-like and Continuum-like workloads). `astraea experiment --list` "
+    "describes them."
+)
+
+
+@app.command(help=EXPERIMENT_HELP)
+def experiment(
+    name: Annotated[str | None, typer.Argument(help="Experiment name (see --list).")] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the experiments and exit.")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="Fewer jobs and rates.")] = False,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Processes (1: here).")] = 2,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output directory (default: docs/results/NAME/).")
+    ] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-n", min=1, help="Jobs per run.")] = None,
+    seed: SeedOpt = 0,
+    policies: Annotated[
+        str | None, typer.Option("--policies", help="Comma-separated: run only these.")
+    ] = None,
+) -> None:
+    """Run experiment NAME (help text: EXPERIMENT_HELP)."""
+    from astraea.experiments import Options, experiment_names, get_experiment, run_experiment
+
+    if list_:
+        for known in experiment_names():
+            e = get_experiment(known)
+            console.print(f"{known:12} v{e.version}  {e.description}")
+        return
+    if name is None:
+        raise typer.BadParameter("give an experiment NAME, or --list")
+    if name not in experiment_names():
+        raise typer.BadParameter(
+            f"unknown experiment {name!r}; choose from: {', '.join(experiment_names())}"
+        )
+    keep = tuple(p.strip() for p in policies.split(",") if p.strip()) if policies else None
+    options = Options(quick=quick, num_jobs=jobs, seed=seed, policies=keep)
+    run_experiment(
+        name, options, out, workers, command="astraea " + " ".join(sys.argv[1:]), console=console
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: usage and input errors become one line on stderr and exit status 2."""
     command = typer.main.get_command(app)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 
 SUSTAINABLE_FACTOR = 1.25
 REFERENCE_FACTOR = 1.5
@@ -44,7 +45,7 @@ def _sorted_points(rates: Sequence[float], values: Sequence[float]) -> list[tupl
     if not rates:
         raise ValueError("empty sweep")
     points = sorted(zip(rates, values, strict=True))
-    for (a, _), (b, _) in zip(points, points[1:], strict=False):
+    for (a, _), (b, _) in pairwise(points):
         if a == b:
             raise ValueError(f"rate {a} appears twice")
     return points
@@ -60,7 +61,7 @@ def interpolate(xs: Sequence[float], ys: Sequence[float], x: float) -> float | N
     points = _sorted_points(xs, ys)
     if x < points[0][0] or x > points[-1][0]:
         return None
-    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+    for (x0, y0), (x1, y1) in pairwise(points):
         if x0 <= x <= x1:
             return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
     return points[0][1]  # a single point, x equal to it
@@ -75,7 +76,7 @@ def threshold_rate(rates: Sequence[float], values: Sequence[float], factor: floa
     ratios = [(r, v / base) for r, v in points]
     if ratios[0][1] > factor:  # only possible with factor < 1
         return Crossing(ratios[0][0], ratios[0][0], True, factor, base)
-    for (r0, q0), (r1, q1) in zip(ratios, ratios[1:], strict=False):
+    for (r0, q0), (r1, q1) in pairwise(ratios):
         if q1 > factor:
             rate = r0 + (factor - q0) / (q1 - q0) * (r1 - r0)
             return Crossing(rate, r0, True, factor, base)
@@ -107,7 +108,7 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
 
 def ratio_table(
     rates: Sequence[float],
-    series: dict[str, Sequence[float]],
+    series: dict[str, Sequence[float | None]],
     baseline: str,
 ) -> dict[str, list[float | None]]:
     """Per series, value / baseline's value at each rate (all series on the same grid)."""
@@ -121,3 +122,16 @@ def ratio_table(
         name: [ratio(v, b) for v, b in zip(values, base, strict=True)]
         for name, values in series.items()
     }
+
+
+def gain(jct: float | None, baseline_jct: float | None) -> float | None:
+    """Relative JCT reduction against a baseline: 1 - jct / baseline_jct."""
+    r = ratio(jct, baseline_jct)
+    return None if r is None else 1.0 - r
+
+
+def gain_retained(online_gain: float | None, oracle_gain: float | None) -> float | None:
+    """Share of the oracle-predictor gain an online predictor keeps; None if no oracle gain."""
+    if online_gain is None or oracle_gain is None or oracle_gain <= 0:
+        return None
+    return online_gain / oracle_gain

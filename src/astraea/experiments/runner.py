@@ -8,6 +8,7 @@ note instead of failing the experiment: policies land over time.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import time
 from collections.abc import Callable, Sequence
@@ -46,7 +47,12 @@ def execute(spec: RunSpec) -> dict[str, Any]:
         policy_params=dict(spec.policy_params),
         slowdown=False,
     )
-    summary = {k: v for k, v in report.summary.items() if k not in _DROP}
+    # NaN (e.g. slowdown, not computed here) becomes None: results.json must be valid JSON
+    summary = {
+        k: None if isinstance(v, float) and not math.isfinite(v) else v
+        for k, v in report.summary.items()
+        if k not in _DROP
+    }
     summary["run_wall_seconds"] = time.perf_counter() - start
     return summary
 
