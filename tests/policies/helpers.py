@@ -64,10 +64,15 @@ def order(sched: Scheduler, now: float) -> list[str]:
 
 
 def kv_context(
-    now: float = 0.0, total: int = 1000, owned: int = 0, host_free: int = 1000, cached: int = 0
+    now: float = 0.0,
+    total: int = 1000,
+    owned: int = 0,
+    host_free: int = 1000,
+    cached: int = 0,
+    memory_bound: bool = True,
 ) -> KVContext:
-    """A memory snapshot in blocks of ``BLOCK`` tokens."""
-    return KVContext(now, BLOCK, total, owned, cached, host_free)
+    """A memory snapshot in blocks of ``BLOCK`` tokens (by default calls wait for memory)."""
+    return KVContext(now, BLOCK, total, owned, cached, host_free, 1, memory_bound)
 
 
 def idle_job(

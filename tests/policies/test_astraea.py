@@ -94,19 +94,22 @@ def test_aging_lifts_a_starving_lowest_queue_job_to_q0():
     ],
 )
 def test_kv_choice_at_a_tool_call(tool_latency, owned, memory_bound, expected):
-    policy = bound(watermark=0.9)
+    policy = bound(watermark=0.9, use_swap=True)
     j = job(tool=tool_latency)
     j.status, j.num_computed_tokens = JobStatus.TOOL_WAIT, 1000
     policy.predictor.observe_tool("tool", tool_latency)
     assert policy.on_tool_call(j, kv(owned=owned, waiting=memory_bound)) is expected
 
 
-def test_without_host_room_a_long_tool_discards_lazily():
-    policy = bound(watermark=0.5)
-    j = job(tool=30.0)
-    j.status, j.num_computed_tokens = JobStatus.TOOL_WAIT, 1000
-    policy.predictor.observe_tool("tool", 30.0)
-    assert policy.on_tool_call(j, kv(owned=950, host_free=0)) is KVAction.CACHE
+def test_without_host_room_or_swapping_a_long_tool_discards_lazily():
+    for policy, host_free in (
+        (bound(watermark=0.5, use_swap=True), 0),
+        (bound(watermark=0.5), 1000),
+    ):
+        j = job(tool=30.0)
+        j.status, j.num_computed_tokens = JobStatus.TOOL_WAIT, 1000
+        policy.predictor.observe_tool("tool", 30.0)
+        assert policy.on_tool_call(j, kv(owned=950, host_free=host_free)) is KVAction.CACHE
 
 
 def test_swapped_context_is_prefetched_just_before_the_predicted_return():

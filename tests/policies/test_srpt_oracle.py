@@ -42,7 +42,7 @@ def test_job_with_less_total_work_first_even_if_its_current_call_is_longer():
 
 
 def test_preserve_below_the_watermark_least_waste_with_the_exact_time_above():
-    policy = bound("srpt-oracle", watermark=0.9)
+    policy = bound("srpt-oracle", watermark=0.9, use_swap=True)
     job = idle_job(computed=1000, tool_latency=5.0)
     low = kv_context(now=0.0, total=5000, owned=(1000 + 10_000) // 4)  # 55% owned
     assert policy.on_tool_call(job, low) is KVAction.PRESERVE
@@ -53,6 +53,10 @@ def test_preserve_below_the_watermark_least_waste_with_the_exact_time_above():
     assert policy.review_idle(job, near_return) is KVAction.PRESERVE  # 0.1 s x 1000 < 200
     no_host = kv_context(now=0.0, total=3000, owned=(1000 + 10_000) // 4, host_free=0)
     assert policy.on_tool_call(job, no_host) is KVAction.CACHE  # lazy discard
+    idle = kv_context(now=0.0, total=3000, owned=(1000 + 10_000) // 4, memory_bound=False)
+    assert policy.on_tool_call(job, idle) is KVAction.PRESERVE  # nobody waits for memory
+    no_swap = bound("srpt-oracle", watermark=0.9)
+    assert no_swap.on_tool_call(job, high) is KVAction.CACHE  # swapping is off by default
 
 
 def test_prefetch_exactly_when_the_swap_in_would_end_at_the_return():
@@ -66,13 +70,22 @@ def test_prefetch_exactly_when_the_swap_in_would_end_at_the_return():
 
 def test_swapped_context_is_back_before_the_tool_returns():
     sched = scheduler(
-        "srpt-oracle", {"watermark": 0.0}, num_device_blocks=40, max_num_batched_tokens=128
+        "srpt-oracle",
+        {"watermark": 0.0, "use_swap": True},
+        num_device_blocks=40,
+        max_num_batched_tokens=128,
     )
     ex = FakeExecutor(step_time=0.01)  # steps finer than the prefetch window (0.02 s)
     sched.add_job(make_job("a", [(40, 1), (4, 2)], tool_latency=1.0), 0.0)
     sched.add_job(make_job("b", [(60, 80)]), 0.0)
     _, now = run_until_tool_or_end(sched, ex, 0.0)
     a = sched.jobs["a"]
+    # A third job that cannot fit makes admission memory-bound, so the idle context goes.
+    sched.add_job(make_job("c", [(100, 1)]), now)
+    for _ in range(3):
+        if a.kv_location is KVLocation.HOST:
+            break
+        _, _, now = step(sched, ex, now)
     assert a.status == JobStatus.TOOL_WAIT and a.kv_location is KVLocation.HOST
     returns = a.tool_started + 1.0
     while now < returns - 1e-9:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from astraea.core.job import Job, JobStatus
 from astraea.core.policy import KVAction, KVContext, Policy, PolicyEnv
-from astraea.policies.common import least_waste, other_tokens, release_waste
+from astraea.policies.common import host_room, other_tokens, release_waste
 from astraea.policies.registry import register
 from astraea.predict.predictor import Predictor
 
@@ -49,6 +49,10 @@ class AstraeaConfig:
     use_hrrn: bool = True  # ablation: FCFS by call arrival within a queue
     adaptive_kv: bool = True  # ablation: vLLM's LRU cache for every tool call
     prefetch_margin: float = 0.05  # s before the predicted tool return to have KV back
+    # Swapping copies stall the batch in our executors (no copy/compute overlap), and a lazy
+    # discard often costs nothing, so the default releases memory through the evictable
+    # cache only; docs/results.md measures both.
+    use_swap: bool = False
 
     def __post_init__(self) -> None:
         if self.num_queues < 1 or self.base_quantum < 1 or self.quantum_growth < 1:
@@ -149,8 +153,10 @@ class Astraea(Policy):
         if not self.config.adaptive_kv:
             return KVAction.CACHE
         own = job.num_computed_tokens
-        service, host = self.predictor.service, kv.host_blocks_free * kv.block_size
-        return release_waste(service, own, other_tokens(own, kv), host, KVAction.CACHE)[0]
+        service = self.predictor.service
+        return release_waste(
+            service, own, other_tokens(own, kv), host_room(kv, self.config.use_swap), KVAction.CACHE
+        )[0]
 
     def _tool_time_left(self, job: Job, now: float) -> float:
         tool = job.segment.tool
@@ -158,6 +164,8 @@ class Astraea(Policy):
         return max(0.0, expected - (now - job.tool_started))
 
     def _least_waste(self, job: Job, kv: KVContext, tool_time: float) -> KVAction:
-        return least_waste(
-            self.predictor.service, job.num_computed_tokens, kv, tool_time, KVAction.CACHE
+        own, service = job.num_computed_tokens, self.predictor.service
+        action, waste = release_waste(
+            service, own, other_tokens(own, kv), host_room(kv, self.config.use_swap), KVAction.CACHE
         )
+        return KVAction.PRESERVE if tool_time * own <= waste else action

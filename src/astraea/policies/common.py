@@ -69,3 +69,8 @@ def least_waste(
         service, own, other_tokens(own, kv), kv.host_blocks_free * kv.block_size, discard
     )
     return KVAction.PRESERVE if tool_time * own <= waste else action
+
+
+def host_room(kv: KVContext, use_swap: bool = True) -> int:
+    """Tokens the host tier can take now (0 when the policy does not swap)."""
+    return kv.host_blocks_free * kv.block_size if use_swap else 0

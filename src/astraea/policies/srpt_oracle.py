@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from astraea.core.job import Job, JobStatus
 from astraea.core.policy import KVAction, KVContext
-from astraea.policies.common import ServicePolicy, least_waste, release_waste
+from astraea.policies.common import ServicePolicy, host_room, other_tokens, release_waste
 from astraea.policies.registry import register
 
 
@@ -42,13 +42,16 @@ class SrptOracle(ServicePolicy):
     reviews_idle = True
     prefetches = True
 
-    def __init__(self, watermark: float = 0.9, prefetch_margin: float = 0.02) -> None:
+    def __init__(
+        self, watermark: float = 0.9, prefetch_margin: float = 0.02, use_swap: bool = False
+    ) -> None:
         if not 0.0 <= watermark <= 1.0:
             raise ValueError(f"watermark must be in [0, 1], got {watermark}")
         if prefetch_margin < 0:
             raise ValueError(f"prefetch_margin must be >= 0, got {prefetch_margin}")
         self.watermark = watermark
         self.prefetch_margin = prefetch_margin
+        self.use_swap = use_swap
         self._later: dict[str, list[float]] = {}  # job_id -> work of calls i+1.. (s)
 
     # ---- order ----------------------------------------------------------------------------
@@ -100,10 +103,13 @@ class SrptOracle(ServicePolicy):
         return self._decide(job, kv)
 
     def _decide(self, job: Job, kv: KVContext) -> KVAction:
-        if kv.device_usage < self.watermark:
+        if kv.device_usage < self.watermark or not kv.memory_bound:
             return KVAction.PRESERVE
-        left = self._tool_left(job, kv.now)
-        return least_waste(self.service, job.num_computed_tokens, kv, left, KVAction.CACHE)
+        own, left = job.num_computed_tokens, self._tool_left(job, kv.now)
+        action, waste = release_waste(
+            self.service, own, other_tokens(own, kv), host_room(kv, self.use_swap), KVAction.CACHE
+        )
+        return KVAction.PRESERVE if left * own <= waste else action
 
     def prefetch(self, job: Job, kv: KVContext) -> bool:
         swap_in = self.service.swap_time(job.kv_high_water)
@@ -111,7 +117,6 @@ class SrptOracle(ServicePolicy):
 
     def on_preempt(self, job: Job, kv: KVContext) -> KVAction:
         own = job.num_computed_tokens
-        others = max(0, kv.device_blocks_owned * kv.block_size - own)
         return release_waste(
-            self.service, own, others, kv.host_blocks_free * kv.block_size, KVAction.CACHE
+            self.service, own, other_tokens(own, kv), host_room(kv, self.use_swap), KVAction.CACHE
         )[0]
