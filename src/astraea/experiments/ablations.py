@@ -27,6 +27,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "no-mlfq": ("astraea", {"use_mlfq": False}),
     "no-hrrn": ("astraea", {"use_hrrn": False}),
     "no-adaptive-kv": ("astraea", {"adaptive_kv": False}),
+    "with-swap": ("astraea", {"use_swap": True}),
     HISTORY: ("astraea", {"predictor": "history"}),
     "vllm-fcfs": ("vllm-fcfs", {}),
 }
@@ -95,7 +96,7 @@ def report_ablations(results: ExperimentResults, out: Path) -> dict[str, Any]:
 ABLATIONS = register(
     Experiment(
         name="ablations",
-        version="1",
+        version="2",
         description=(
             "astraea without MLFQ, without HRRN, without adaptive KV, and with the online "
             "history predictor instead of the segment oracle, against vllm-fcfs, over the "
