@@ -120,3 +120,43 @@ def test_console_script_help_and_no_traceback():
         [sys.executable, "-m", "astraea.cli", "--help"], capture_output=True, text=True
     )
     assert proc.returncode == 0 and "simulate" in proc.stdout and "compare" in proc.stdout
+
+
+def test_mooncake_and_infercept_traces_through_the_cli(tmp_path, capsys):
+    mooncake = tmp_path / "m.jsonl"
+    mooncake.write_text(
+        '{"timestamp": 0, "input_length": 1100, "output_length": 20, "hash_ids": [1, 2, 3]}\n'
+        '{"timestamp": 4000, "input_length": 1700, "output_length": 30, "hash_ids": [1, 2, 4, 5]}\n'
+        '{"timestamp": 500, "input_length": 300, "output_length": 10, "hash_ids": [9]}\n'
+    )
+    out = tmp_path / "m.json"
+    code, _, err = run_cli(
+        ["simulate", "--trace", str(mooncake), "--trace-format", "mooncake", "--json", str(out)],
+        capsys,
+    )
+    assert code == 0, err
+    assert json.loads(out.read_text())["jobs"] == 2  # the second request continues the first
+    infercept = tmp_path / "i.json"
+    infercept.write_text(
+        json.dumps(
+            {
+                "a": [
+                    {
+                        "prompt_tokens": 100,
+                        "completion_tokens": 20,
+                        "api_time": 0.5,
+                        "api_token_length": 30,
+                    },
+                    {"completion_tokens": 10},
+                ],
+            }
+        )
+    )
+    code, _, err = run_cli(
+        ["simulate", "--trace", str(infercept), "--trace-format", "infercept", "--json", str(out)],
+        capsys,
+    )
+    assert code == 0, err
+    assert json.loads(out.read_text())["jobs"] == 1
+    code, _, err = run_cli(["simulate", "--trace", str(mooncake), "--trace-format", "csv"], capsys)
+    assert code == 2 and "trace-format" in err

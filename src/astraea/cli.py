@@ -37,6 +37,14 @@ JobsOpt = Annotated[
     int, typer.Option("--jobs", "-n", min=1, help="Jobs to generate (workload only).")
 ]
 RateOpt = Annotated[float, typer.Option("--rate", "-r", help="Poisson arrival rate, jobs/s (> 0).")]
+TraceFormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--trace-format",
+        help="Format of --trace: jsonl (ours), infercept (InferCept dataset JSON; arrivals "
+        "Poisson at --rate) or mooncake (Mooncake request JSONL, sessions grouped into jobs).",
+    ),
+]
 SeedOpt = Annotated[int, typer.Option("--seed", "-s", help="Seed of the workload generator.")]
 ProfileOpt = Annotated[
     str,
@@ -71,14 +79,33 @@ SUMMARY_COLUMNS = [
 
 
 def _load_jobs(
-    workload: str | None, trace: Path | None, jobs: int, rate: float, seed: int
+    workload: str | None,
+    trace: Path | None,
+    jobs: int,
+    rate: float,
+    seed: int,
+    trace_format: str = "jsonl",
 ) -> tuple[list[JobSpec], dict[str, Any]]:
-    from astraea.workloads import generate_workload, read_trace
+    from astraea.workloads import (
+        generate_workload,
+        load_infercept_dataset,
+        load_mooncake_trace,
+        read_trace,
+    )
 
     if (workload is None) == (trace is None):
         raise typer.BadParameter("give exactly one of --workload NAME or --trace FILE")
     if trace is not None:
-        return read_trace(trace), {"trace": str(trace)}
+        source = {"trace": str(trace), "trace_format": trace_format}
+        if trace_format == "jsonl":
+            return read_trace(trace), source
+        if trace_format == "infercept":  # no arrival times in the file: Poisson at --rate
+            return load_infercept_dataset(trace, rate=rate, seed=seed), {**source, "rate": rate}
+        if trace_format == "mooncake":
+            return load_mooncake_trace(trace), source
+        raise typer.BadParameter(
+            f"unknown --trace-format {trace_format!r}; use jsonl, infercept or mooncake"
+        )
     assert workload is not None
     return generate_workload(workload, jobs, rate, seed), {
         "workload": workload,
@@ -165,6 +192,7 @@ def _write_json(path: Path, payload: Any) -> None:
 def simulate(
     workload: WorkloadOpt = None,
     trace: TraceOpt = None,
+    trace_format: TraceFormatOpt = "jsonl",
     jobs: JobsOpt = 200,
     rate: RateOpt = 2.0,
     seed: SeedOpt = 0,
@@ -179,7 +207,7 @@ def simulate(
     slowdown: SlowdownOpt = True,
 ) -> None:
     """Simulate one policy on a workload or trace and print its JCT table."""
-    specs, source = _load_jobs(workload, trace, jobs, rate, seed)
+    specs, source = _load_jobs(workload, trace, jobs, rate, seed, trace_format)
     (report,) = _run_policies(
         specs, [policy], profile, _overrides(max_num_seqs, max_batched_tokens), slowdown
     )
@@ -201,6 +229,7 @@ def compare(
     ] = "vllm-fcfs,fcfs-job",
     workload: WorkloadOpt = None,
     trace: TraceOpt = None,
+    trace_format: TraceFormatOpt = "jsonl",
     jobs: JobsOpt = 200,
     rate: RateOpt = 2.0,
     seed: SeedOpt = 0,
@@ -215,7 +244,7 @@ def compare(
     names = [p.strip() for p in policies.split(",") if p.strip()]
     if not names:
         raise typer.BadParameter("--policies needs at least one policy name")
-    specs, source = _load_jobs(workload, trace, jobs, rate, seed)
+    specs, source = _load_jobs(workload, trace, jobs, rate, seed, trace_format)
     reports = _run_policies(
         specs, names, profile, _overrides(max_num_seqs, max_batched_tokens), slowdown
     )
