@@ -16,8 +16,10 @@ from collections import deque
 
 from _common import write_result
 
-from astraea.core import Scheduler, SchedulerConfig, StepResult
+from astraea.core import PolicyEnv, Scheduler, SchedulerConfig, StepResult
 from astraea.policies import make_policy
+from astraea.predict import ServiceTimeModel
+from astraea.sim.profiles import get_profile
 from astraea.workloads import generate_workload
 
 TARGETS_MS = {1000: 1.0, 10000: 10.0}
@@ -27,7 +29,10 @@ def build(policy: str, active: int) -> tuple[Scheduler, float, deque[str]]:
     """A scheduler with ``active`` jobs: about a third in tool calls, a full running batch,
     the rest queued. Memory is large enough that the queue waits on max_num_seqs."""
     config = SchedulerConfig(num_device_blocks=2_000_000, block_size=16)
-    sched = Scheduler(config, make_policy(policy))
+    chosen = make_policy(policy)
+    service = ServiceTimeModel.from_profile(get_profile("llama2-7b-a100"))
+    chosen.bind(PolicyEnv(service=service, block_size=config.block_size))
+    sched = Scheduler(config, chosen)
     specs = generate_workload("infercept", active, rate=1000.0, seed=1)
     now = 0.0
     for spec in specs:
@@ -71,7 +76,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--calls", type=int, default=300)
-    parser.add_argument("--policies", default="vllm-fcfs,fcfs-job")
+    parser.add_argument("--policies", default="vllm-fcfs,fcfs-job,astraea,srpt-oracle")
     args = parser.parse_args()
     points = []
     for size in [int(s) for s in args.sizes.split(",")]:
