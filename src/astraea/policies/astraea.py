@@ -53,6 +53,9 @@ class AstraeaConfig:
     # discard often costs nothing, so the default releases memory through the evictable
     # cache only; docs/results.md measures both.
     use_swap: bool = False
+    # Swap anyway once this many calls queue: deep overload, where a lazy discard is almost
+    # surely evicted before the job returns (0: never).
+    swap_queue: int = 0
 
     def __post_init__(self) -> None:
         if self.num_queues < 1 or self.base_quantum < 1 or self.quantum_growth < 1:
@@ -155,7 +158,7 @@ class Astraea(Policy):
         own = job.num_computed_tokens
         service = self.predictor.service
         return release_waste(
-            service, own, other_tokens(own, kv), host_room(kv, self.config.use_swap), KVAction.CACHE
+            service, own, other_tokens(own, kv), host_room(kv, self._swaps(kv)), KVAction.CACHE
         )[0]
 
     def _tool_time_left(self, job: Job, now: float) -> float:
@@ -163,9 +166,13 @@ class Astraea(Policy):
         expected = self.predictor.tool_latency(tool.name) if tool else 0.0
         return max(0.0, expected - (now - job.tool_started))
 
+    def _swaps(self, kv: KVContext) -> bool:
+        cfg = self.config
+        return cfg.use_swap or (cfg.swap_queue > 0 and kv.num_waiting >= cfg.swap_queue)
+
     def _least_waste(self, job: Job, kv: KVContext, tool_time: float) -> KVAction:
         own, service = job.num_computed_tokens, self.predictor.service
         action, waste = release_waste(
-            service, own, other_tokens(own, kv), host_room(kv, self.config.use_swap), KVAction.CACHE
+            service, own, other_tokens(own, kv), host_room(kv, self._swaps(kv)), KVAction.CACHE
         )
         return KVAction.PRESERVE if tool_time * own <= waste else action
