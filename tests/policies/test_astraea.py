@@ -94,7 +94,7 @@ def test_aging_lifts_a_starving_lowest_queue_job_to_q0():
     ],
 )
 def test_kv_choice_at_a_tool_call(tool_latency, owned, memory_bound, expected):
-    policy = bound(watermark=0.9, use_swap=True)
+    policy = bound(watermark=0.9, swap_margin=1.0)
     j = job(tool=tool_latency)
     j.status, j.num_computed_tokens = JobStatus.TOOL_WAIT, 1000
     policy.predictor.observe_tool("tool", tool_latency)

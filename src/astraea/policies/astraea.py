@@ -49,13 +49,10 @@ class AstraeaConfig:
     use_hrrn: bool = True  # ablation: FCFS by call arrival within a queue
     adaptive_kv: bool = True  # ablation: vLLM's LRU cache for every tool call
     prefetch_margin: float = 0.05  # s before the predicted tool return to have KV back
-    # Swapping copies stall the batch in our executors (no copy/compute overlap), and a lazy
-    # discard often costs nothing, so the default releases memory through the evictable
-    # cache only; docs/results.md measures both.
-    use_swap: bool = False
-    # Swap anyway once this many calls queue: deep overload, where a lazy discard is almost
-    # surely evicted before the job returns (0: never).
-    swap_queue: int = 0
+    use_swap: bool = True  # ablation: release memory through the evictable cache only
+    # A lazy discard often costs nothing (the blocks survive if nobody needs them) while a
+    # swap always stalls the batch, so a swap must beat the full discard cost by this factor.
+    swap_margin: float = 0.5
 
     def __post_init__(self) -> None:
         if self.num_queues < 1 or self.base_quantum < 1 or self.quantum_growth < 1:
@@ -155,24 +152,25 @@ class Astraea(Policy):
     def on_preempt(self, job: Job, kv: KVContext) -> KVAction:
         if not self.config.adaptive_kv:
             return KVAction.CACHE
-        own = job.num_computed_tokens
-        service = self.predictor.service
-        return release_waste(
-            service, own, other_tokens(own, kv), host_room(kv, self._swaps(kv)), KVAction.CACHE
-        )[0]
+        return self._release(job, kv)[0]
 
     def _tool_time_left(self, job: Job, now: float) -> float:
         tool = job.segment.tool
         expected = self.predictor.tool_latency(tool.name) if tool else 0.0
         return max(0.0, expected - (now - job.tool_started))
 
-    def _swaps(self, kv: KVContext) -> bool:
-        cfg = self.config
-        return cfg.use_swap or (cfg.swap_queue > 0 and kv.num_waiting >= cfg.swap_queue)
+    def _release(self, job: Job, kv: KVContext) -> tuple[KVAction, float]:
+        """Swap or lazy discard, whichever wastes less (a swap must win by ``swap_margin``)."""
+        own, cfg = job.num_computed_tokens, self.config
+        return release_waste(
+            self.predictor.service,
+            own,
+            other_tokens(own, kv),
+            host_room(kv, cfg.use_swap),
+            KVAction.CACHE,
+            cfg.swap_margin,
+        )
 
     def _least_waste(self, job: Job, kv: KVContext, tool_time: float) -> KVAction:
-        own, service = job.num_computed_tokens, self.predictor.service
-        action, waste = release_waste(
-            service, own, other_tokens(own, kv), host_room(kv, self._swaps(kv)), KVAction.CACHE
-        )
-        return KVAction.PRESERVE if tool_time * own <= waste else action
+        action, waste = self._release(job, kv)
+        return KVAction.PRESERVE if tool_time * job.num_computed_tokens <= waste else action

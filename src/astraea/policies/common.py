@@ -46,13 +46,15 @@ def release_waste(
     others: int,
     host_free_tokens: int,
     discard: KVAction = KVAction.DISCARD,
+    swap_margin: float = 1.0,
 ) -> tuple[KVAction, float]:
     """The cheaper way to give a context's memory back (swap, or ``discard``: DISCARD, or
-    CACHE for a lazy discard through the prefix cache), with its wasted memory-time."""
+    CACHE for a lazy discard through the prefix cache), with its wasted memory-time. A swap
+    must cost less than ``swap_margin`` times the discard to be chosen."""
     waste = service.prefill_time(own) * (own + others)
     if own <= host_free_tokens:
         swap = 2.0 * service.swap_time(own) * others
-        if swap < waste:
+        if swap < waste * swap_margin:
             return KVAction.SWAP, swap
     return discard, waste
 
