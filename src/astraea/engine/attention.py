@@ -1,0 +1,86 @@
+"""Paged attention over a flattened varlen batch, in plain PyTorch.
+
+KV layout of one layer: ``[2 * kv_heads, num_slots, head_dim]`` where slot = block id *
+block_size + offset, the K heads first, then the V heads. Head-major so that gathering a
+batch's context (one ``index_select`` along the slot axis, K and V at once) yields, per head,
+rows that SDPA reads contiguously. Writing the step's new K/V is one ``index_copy_``.
+
+The batch's rows are ordered: single-token queries first (decodes, and 1-token chunks), then
+multi-token chunks one after the other. All single-token queries share one gather and one SDPA
+call, padded to the longest context with a mask; each multi-token chunk has its own call
+(prefill is compute-bound, so the Python loop costs little there). Everything a layer needs is
+computed once per step by the runner and shared by all layers (``AttentionMeta``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class PrefillChunk:
+    """``num_tokens`` query rows from ``start``; attends to its context through the cache
+    (``context_slots``, ``mask``) or, for a prompt's first chunk, to itself causally."""
+
+    start: int
+    num_tokens: int
+    context_slots: torch.Tensor | None = None  # [kv_len] slots of the whole context
+    mask: torch.Tensor | None = None  # [num_tokens, kv_len] bool, True: may attend
+
+
+@dataclass
+class AttentionMeta:
+    """Per-step attention inputs, shared by every layer."""
+
+    slot_mapping: torch.Tensor  # [num_rows] slot each new token's K/V is written to
+    num_decode: int = 0  # rows [0, num_decode) are single-token queries
+    decode_len: int = 0  # padded context length of the single-token group
+    decode_slots: torch.Tensor | None = None  # [num_decode * decode_len]
+    decode_mask: torch.Tensor | None = None  # [num_decode, 1, 1, decode_len] bool
+    prefills: list[PrefillChunk] = field(default_factory=list)
+
+
+def write_kv(layer_cache: torch.Tensor, kv: torch.Tensor, slot_mapping: torch.Tensor) -> None:
+    """Store the step's K/V rows (``kv``: [rows, 2 * kv_heads, head_dim]) in their slots."""
+    layer_cache.index_copy_(1, slot_mapping, kv.transpose(0, 1))
+
+
+def paged_attention(
+    q: torch.Tensor, kv: torch.Tensor, layer_cache: torch.Tensor, meta: AttentionMeta
+) -> torch.Tensor:
+    """Attention output [rows, heads * head_dim] for queries ``q`` [rows, heads, head_dim];
+    ``kv`` holds this step's K/V rows, already written into ``layer_cache``."""
+    heads, head_dim = q.shape[1], q.shape[2]
+    kv_heads = kv.shape[1] // 2
+    group = heads // kv_heads
+    parts: list[torch.Tensor] = []
+    n = meta.num_decode
+    if n:
+        assert meta.decode_slots is not None
+        length = meta.decode_len
+        ctx = layer_cache.index_select(1, meta.decode_slots).view(2 * kv_heads, n, length, -1)
+        ctx = ctx.transpose(0, 1)  # [n, 2 * kv_heads, length, head_dim]
+        # Fold the GQA group into the query axis: the group's queries share K/V, no repeat.
+        qd = q[:n].view(n, kv_heads, group, head_dim)
+        out = F.scaled_dot_product_attention(
+            qd, ctx[:, :kv_heads], ctx[:, kv_heads:], attn_mask=meta.decode_mask
+        )
+        parts.append(out.view(n, heads * head_dim))
+    for chunk in meta.prefills:
+        s, t = chunk.start, chunk.num_tokens
+        qc = q[s : s + t].transpose(0, 1)  # [heads, t, head_dim]
+        if chunk.context_slots is None:
+            ctx = kv[s : s + t].transpose(0, 1)
+            out = F.scaled_dot_product_attention(
+                qc, ctx[:kv_heads], ctx[kv_heads:], is_causal=True, enable_gqa=True
+            )
+        else:
+            ctx = layer_cache.index_select(1, chunk.context_slots)
+            out = F.scaled_dot_product_attention(
+                qc, ctx[:kv_heads], ctx[kv_heads:], attn_mask=chunk.mask, enable_gqa=True
+            )
+        parts.append(out.transpose(0, 1).reshape(t, heads * head_dim))
+    return parts[0] if len(parts) == 1 else torch.cat(parts)

@@ -1,0 +1,120 @@
+"""The executor's torch half: run one ``StepPlan`` on the model and return sampled tokens.
+
+The runner owns the model and the KV tiers and nothing else: which job runs, which blocks it
+holds and where its tokens come from are the scheduler's and the caller's business. Per step
+it applies the plan's block copies, builds the flattened batch from the plan and the caller's
+token lists, runs one forward pass, and samples. The engine loop around it (wall clock,
+``Scheduler.update``, stop conditions) is a separate piece.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import torch
+
+from astraea.core.plan import StepPlan
+from astraea.engine.batch import StepBatch, build_batch
+from astraea.engine.config import EngineConfig
+from astraea.engine.kv_pool import KVPool
+from astraea.engine.model import LlamaModel
+from astraea.engine.weights import Checkpoint, load_checkpoint
+
+# (logits [rows, vocab] float32, job id per row) -> token id per row
+Sampler = Callable[[torch.Tensor, Sequence[str]], list[int]]
+
+_DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32, "float16": torch.float16}
+
+
+def greedy(logits: torch.Tensor, jobs: Sequence[str]) -> list[int]:
+    """Arg-max sampling; temperature / top-p samplers plug in with the same signature."""
+    return logits.argmax(dim=-1).tolist()
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AMX or AVX512-BF16); without it bf16 matmuls
+    are emulated and run several times slower than fp32."""
+    with contextlib.suppress(OSError):
+        flags = Path("/proc/cpuinfo").read_text()
+        return "amx_bf16" in flags or "avx512_bf16" in flags
+    return False
+
+
+def resolve_dtype(config: EngineConfig) -> torch.dtype:
+    """The torch dtype for ``config.dtype``; ``auto`` is bf16 where the hardware has it."""
+    if config.dtype != "auto":
+        return _DTYPES[config.dtype]
+    if config.device == "cuda" or cpu_has_fast_bf16():
+        return torch.bfloat16
+    return torch.float32
+
+
+class ModelRunner:
+    """Model + KV tiers; ``execute`` runs one step of a scheduler plan."""
+
+    def __init__(self, model: LlamaModel, config: EngineConfig, sampler: Sampler = greedy) -> None:
+        if config.num_threads is not None:
+            torch.set_num_threads(config.num_threads)
+        self.model = model
+        self.config = config
+        self.device = torch.device(config.device)
+        self.pool = KVPool(model.config, config, model.dtype, self.device)
+        self.sampler = sampler
+
+    @classmethod
+    def from_checkpoint(
+        cls, checkpoint: Checkpoint, config: EngineConfig, sampler: Sampler = greedy
+    ) -> ModelRunner:
+        model = LlamaModel.from_tensors(
+            checkpoint.config, checkpoint.tensors, resolve_dtype(config), config.device
+        )
+        return cls(model, config, sampler)
+
+    @classmethod
+    def load(
+        cls, path: str | Path | None = None, config: EngineConfig | None = None
+    ) -> tuple[ModelRunner, Checkpoint]:
+        """Load weights (default: the bundled SmolLM2 GGUF) and build a runner; the
+        checkpoint comes back for its tokenizer (its float32 tensors may be dropped)."""
+        checkpoint = load_checkpoint(path)
+        return cls.from_checkpoint(checkpoint, config or EngineConfig()), checkpoint
+
+    @property
+    def block_size(self) -> int:
+        return self.config.block_size
+
+    def execute(
+        self, plan: StepPlan, token_ids: Mapping[str, Sequence[int]], step: int = 0
+    ) -> dict[str, int]:
+        """Run step ``step`` of ``plan``; returns the sampled token of each sequence that
+        samples. ``token_ids[job]`` must hold the job's tokens up to the last position
+        computed (for ``step`` > 0: including the tokens sampled by the earlier steps)."""
+        jobs, logits = self.compute_logits(plan, token_ids, step)
+        if not jobs:
+            return {}
+        return dict(zip(jobs, self.sampler(logits, jobs), strict=True))
+
+    def compute_logits(
+        self, plan: StepPlan, token_ids: Mapping[str, Sequence[int]], step: int = 0
+    ) -> tuple[list[str], torch.Tensor]:
+        """``execute`` without the sampling: the sampling jobs and their float32 logits."""
+        if step == 0:
+            self.pool.apply(plan.swap_out, plan.swap_in)
+        elif step >= plan.num_steps:
+            raise ValueError(f"step {step} of a {plan.num_steps}-step plan")
+        if not plan.seqs:
+            return [], torch.empty(0, self.model.config.vocab_size)
+        batch = build_batch(plan.seqs, token_ids, self.block_size, step, self.device)
+        return batch.sample_jobs, self.forward(batch)
+
+    @torch.inference_mode()
+    def forward(self, batch: StepBatch) -> torch.Tensor:
+        """Logits of the batch's sampling rows (float32 [rows, vocab])."""
+        max_pos = self.model.config.max_position
+        if batch.num_rows and int(batch.positions.max()) >= max_pos:
+            raise ValueError(f"position beyond the model's maximum ({max_pos})")
+        return self.model(
+            batch.input_ids, batch.positions, self.pool.device_cache, batch.meta, batch.sample_rows
+        )
