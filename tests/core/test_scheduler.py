@@ -207,3 +207,19 @@ def test_bad_jobs_and_bad_results_are_refused():
         sched.update(plan, StepResult(0.1, num_steps=2), 0.1)
     with pytest.raises(ValueError, match="not waiting on a tool"):
         sched.on_tool_result("a", 0.2)
+
+
+def test_end_job_frees_every_tier_and_drops_a_pending_swap():
+    sched, ex = Scheduler(config(), Always(KVAction.SWAP)), FakeExecutor()
+    sched.add_job(make_job("a", [(10, 3), (5, 2)]), 0.0)
+    _, now = run_until_tool_or_end(sched, ex, 0.0)
+    assert sched.kv.host_blocks("a") > 0
+    sched.end_job("a", now)
+    sched.check_integrity()
+    assert sched.jobs["a"].status == JobStatus.FINISHED and sched.num_unfinished == 0
+    assert sched.kv.host.num_free == 64 and sched.kv.num_free_device_blocks == 64
+    assert sched.schedule(now).swap_out == []
+    with pytest.raises(ValueError, match="in progress"):
+        sched.add_job(make_job("b", [(4, 2)]), now)
+        sched.schedule(now)
+        sched.end_job("b", now)

@@ -77,6 +77,20 @@ class Scheduler:
         job.num_context_tokens += segment.input_tokens
         self._make_ready(job, now)
 
+    def end_job(self, job_id: str, now: float) -> Job:
+        """End a job that waits on a tool and will make no further call (an agent that
+        stopped, a client that left): every block it holds, on any tier, is freed."""
+        job = self.jobs[job_id]
+        if job.status != JobStatus.TOOL_WAIT:
+            raise ValueError(f"job {job_id!r} has a call in progress ({job.status.name})")
+        self.idle.forget(job_id)
+        self._pending_swap_out = [c for c in self._pending_swap_out if c.job_id != job_id]
+        self.kv.free(job_id)
+        job.status, job.finish_time = JobStatus.FINISHED, now
+        job.kv_location, job.num_computed_tokens = KVLocation.NONE, 0
+        self._num_unfinished -= 1
+        return job
+
     def _make_ready(self, job: Job, now: float) -> None:
         job.status = JobStatus.WAITING
         job.ready_since = job.waiting_since = now

@@ -1,5 +1,6 @@
 """Our PyTorch inference engine: a Llama decoder over a paged KV cache, the KV tiers that make
-the scheduler's block copies real, weight and tokenizer loaders, and the model runner.
+the scheduler's block copies real, weight and tokenizer loaders, the model runner, and the
+engine loop (``Engine``) with its sampling.
 
 Only the configs are imported eagerly; everything else loads on first use, so importing
 ``astraea.engine.config`` (CLI, simulator) needs neither torch nor the model packages.
@@ -12,9 +13,13 @@ from astraea.engine.config import EngineConfig, ModelConfig
 
 _LAZY = {
     "Checkpoint": "astraea.engine.weights",
+    "Engine": "astraea.engine.engine",
     "KVPool": "astraea.engine.kv_pool",
     "LlamaModel": "astraea.engine.model",
     "ModelRunner": "astraea.engine.runner",
+    "Output": "astraea.engine.sampling",
+    "Request": "astraea.engine.sampling",
+    "SamplingParams": "astraea.engine.sampling",
     "Tokenizer": "astraea.engine.tokenizer",
     "WeightsError": "astraea.engine.weights",
     "default_model_path": "astraea.engine.weights",

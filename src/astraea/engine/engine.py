@@ -1,0 +1,289 @@
+"""The engine loop: the simulator's ``schedule -> execute -> update`` on wall-clock time.
+
+One ``Scheduler`` (the same mechanism and policies the simulator runs) plans each step, the
+``ModelRunner`` computes it, the sampler picks tokens, and ``update`` books them. Jobs have
+identity across calls: ``submit(job_id, ...)`` starts a job or continues one whose previous
+call ended in a tool wait, so the next call reuses whatever KV the policy kept.
+
+Open-ended jobs. ``JobSpec`` states all segments up front and forbids a tool on the last
+one; a served job's future calls are unknown. So every call not marked ``last`` is booked as
+a segment ending in the tool ``tool_name`` (latency 0: the real latency is measured by the
+scheduler between the call's end and the next submit), followed by a 1+1-token placeholder
+segment that is never run. A continuation replaces the placeholder with the new call (and a
+new placeholder) before ``on_tool_result``. ``finish_job`` ends a tool-waiting job and frees
+all its KV; a call with ``last=True`` ends the job when it finishes. Policies that read
+future segments (oracle SRPT) see only the placeholder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from astraea.core.job import Job, JobSpec, JobStatus, Segment, ToolCall
+from astraea.core.kv_cache import blocks_for
+from astraea.core.plan import StepResult
+from astraea.core.policy import Policy, PolicyEnv
+from astraea.core.scheduler import Scheduler
+from astraea.engine.config import EngineConfig
+from astraea.engine.runner import ModelRunner
+from astraea.engine.sampling import Output, Request, SamplingParams, ban_tokens, sample
+from astraea.engine.tokenizer import Tokenizer
+from astraea.engine.weights import Checkpoint, load_checkpoint
+from astraea.predict.service import ServiceTimeModel
+
+# What policies predict with until `astraea profile` fits this engine: SmolLM2-135M, fp32,
+# one thread on the shared 2-core development CPU, measured roughly under load (prefill
+# 16/128/512 tokens: 0.16/0.52/2.6 s; decode batch 1/8: 81/178 ms; a host copy of a token's
+# 46 KB of fp32 KV ~10 us). Only the ratios matter to the policies' orderings.
+DEFAULT_SERVICE = ServiceTimeModel(
+    step_overhead=0.06,
+    prefill_per_token=4e-3,
+    decode_per_token=0.08,
+    kv_read_per_token=1e-6,
+    swap_per_token=1e-5,
+)
+_OPEN_END = Segment(1, 1)  # placeholder last segment: lets every real call end in a tool
+
+
+class Engine:
+    """Scheduler + model runner + sampling, driven on ``clock`` (seconds)."""
+
+    def __init__(
+        self,
+        checkpoint_or_runner: Checkpoint | ModelRunner | str | Path | None = None,
+        engine_config: EngineConfig | None = None,
+        policy: str | Policy = "astraea",
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        tokenizer: Tokenizer | None = None,
+        service: ServiceTimeModel | None = None,
+        scheduler_overrides: dict[str, Any] | None = None,
+        tool_name: str = "tool",
+        check_integrity: bool = False,
+        on_job_finished: Callable[[Job], None] | None = None,
+    ) -> None:
+        if isinstance(checkpoint_or_runner, ModelRunner):
+            runner = checkpoint_or_runner
+            if engine_config is not None and engine_config != runner.config:
+                raise ValueError("engine_config differs from the runner's config")
+        else:
+            checkpoint = checkpoint_or_runner
+            if not isinstance(checkpoint, Checkpoint):
+                checkpoint = load_checkpoint(checkpoint)
+            runner = ModelRunner.from_checkpoint(checkpoint, engine_config or EngineConfig())
+            tokenizer = tokenizer or checkpoint.tokenizer
+        if isinstance(policy, str):
+            from astraea.policies import make_policy  # the registry imports every policy
+
+            policy = make_policy(policy)
+        self.runner, self.config = runner, runner.config
+        self.tokenizer, self.policy = tokenizer, policy
+        sched_config = self.config.scheduler_config(**(scheduler_overrides or {}))
+        service = service or dataclasses.replace(
+            DEFAULT_SERVICE, chunk_tokens=sched_config.max_num_batched_tokens
+        )
+        policy.bind(PolicyEnv(service=service, block_size=sched_config.block_size))
+        self.scheduler = Scheduler(sched_config, policy)
+        self.clock = clock
+        self.tool = ToolCall(tool_name, 0.0)
+        self.check_each_step = check_integrity
+        self.on_job_finished = on_job_finished
+        eos = set(runner.model.config.eos_token_ids)
+        self.eos_token_ids = frozenset(eos | set(tokenizer.eos_token_ids if tokenizer else ()))
+        self._tokens: dict[str, list[int]] = {}  # job -> its whole context (ids)
+        self._requests: dict[str, Request] = {}  # job -> its call in flight
+        self._auto_ids = itertools.count()
+        self.stalled = False  # the last step had ready work but could run nothing
+        self.num_plans = self.num_steps = self.num_finished_jobs = 0
+
+    # ---- calls -------------------------------------------------------------------------------
+    def submit(
+        self,
+        job_id: str,
+        prompt: str | Sequence[int],
+        params: SamplingParams | None = None,
+        *,
+        last: bool = False,
+    ) -> Request:
+        """Start job ``job_id`` with ``prompt``, or continue it (``prompt`` is then the tool
+        result appended to its context). ``last`` ends the job with this call."""
+        params = params or SamplingParams()
+        if isinstance(prompt, str) and self.tokenizer is None:
+            raise ValueError("a text prompt needs a tokenizer; pass token ids")
+        ids = self.tokenizer.encode(prompt) if isinstance(prompt, str) else list(prompt)  # type: ignore[union-attr]
+        if not ids:
+            raise ValueError("a call needs at least one new token")
+        if params.stop and self.tokenizer is None:
+            raise ValueError("stop strings need a tokenizer")
+        sched, job = self.scheduler, self.scheduler.jobs.get(job_id)
+        if job is not None and job.status is not JobStatus.TOOL_WAIT:
+            raise ValueError(f"job {job_id!r} has a call in progress ({job.status.name})")
+        self._check_fits(len(self._tokens.get(job_id, ())) + len(ids) + params.max_tokens)
+        call = Segment(len(ids), params.max_tokens, None if last else self.tool)
+        segments = (call,) if last else (call, _OPEN_END)
+        now = self.clock()
+        if job is None:
+            sched.add_job(JobSpec(job_id, max(now, 0.0), "engine", segments), now)
+            self._tokens[job_id] = ids
+        else:
+            done = job.spec.segments[: job.segment_index + 1]
+            job.spec = dataclasses.replace(job.spec, segments=done + segments)
+            self._tokens[job_id].extend(ids)
+            sched.on_tool_result(job_id, now)
+        request = Request(job_id, params, last, params.generator())
+        self._requests[job_id] = request
+        return request
+
+    def _check_fits(self, total: int) -> None:
+        limit = self.runner.model.config.max_position
+        if total > limit:
+            raise ValueError(f"context + max_tokens = {total} exceeds the model's {limit}")
+        cfg = self.scheduler.config
+        if blocks_for(total, cfg.block_size) > cfg.num_device_blocks:
+            raise ValueError(f"context + max_tokens = {total} exceeds the KV pool")
+
+    def finish_job(self, job_id: str) -> None:
+        """End a job waiting for a tool: its KV (device, cached or host) is freed."""
+        if job_id not in self.scheduler.jobs:
+            raise KeyError(f"unknown or finished job {job_id!r}")
+        job = self.scheduler.end_job(job_id, self.clock())
+        self._retire(job)
+
+    def _retire(self, job: Job) -> None:
+        """Forget a finished job, so memory stays flat over any number of requests."""
+        del self.scheduler.jobs[job.job_id]
+        del self._tokens[job.job_id]
+        self.num_finished_jobs += 1
+        if self.on_job_finished is not None:
+            self.on_job_finished(job)
+
+    # ---- the loop ----------------------------------------------------------------------------
+    def step(self) -> list[Request]:
+        """One plan: schedule, run its steps, book them; returns the calls that ended."""
+        sched = self.scheduler
+        self.stalled = False
+        if not sched.has_ready_work:
+            return []
+        plan = sched.schedule(self.clock())
+        if plan.is_empty:
+            self.stalled = True
+            return []
+        started = self.clock()
+        stopped: set[str] = set()
+        sampled: dict[str, list[int]] = {}
+        steps = 0
+        while steps < plan.num_steps and not stopped:
+            jobs, logits = self.runner.compute_logits(plan, self._tokens, steps)
+            steps += 1
+            if jobs:
+                self._sample(jobs, logits, sampled, stopped)
+        now = self.clock()
+        result = StepResult(now - started, steps, frozenset(stopped), sampled)
+        outcome = sched.update(plan, result, now)
+        self.num_plans += 1
+        self.num_steps += steps
+        ended = [self._end_call(job) for job, _ in outcome.tool_calls]
+        for job in outcome.finished:
+            ended.append(self._end_call(job))
+            self._retire(job)
+        if self.check_each_step:
+            self.check_integrity()
+        return ended
+
+    @torch.inference_mode()  # the logits are inference tensors; EOS bans write into them
+    def _sample(
+        self, jobs: list[str], logits: torch.Tensor, sampled: dict, stopped: set[str]
+    ) -> None:
+        requests = [self._requests[j] for j in jobs]
+        for row, req in enumerate(requests):
+            if len(req.token_ids) < req.params.min_tokens:
+                ban_tokens(logits, row, self.eos_token_ids)
+        tokens = sample(logits, [r.params for r in requests], [r.generator for r in requests])
+        decode = self.tokenizer.decode if self.tokenizer else None
+        for req, token in zip(requests, tokens, strict=True):
+            self._tokens[req.job_id].append(token)
+            sampled.setdefault(req.job_id, []).append(token)
+            if req.observe(token, self.eos_token_ids, decode):
+                stopped.add(req.job_id)
+
+    def _end_call(self, job: Job) -> Request:
+        req = self._requests.pop(job.job_id)
+        req.finish(self.tokenizer.decode(req.token_ids) if self.tokenizer else "")
+        return req
+
+    def run_until_done(self, requests: Sequence[Request]) -> None:
+        while not all(r.finished for r in requests):
+            self.step()
+            if self.stalled:
+                raise RuntimeError("the engine is stuck: calls wait but nothing can run")
+
+    # ---- APIs --------------------------------------------------------------------------------
+    def generate(
+        self,
+        prompts: str | Sequence[int] | Sequence[str | Sequence[int]],
+        params: SamplingParams | Sequence[SamplingParams] | None = None,
+        job_ids: Sequence[str] | None = None,
+        *,
+        last: bool | None = None,
+    ) -> list[Output]:
+        """Run calls to completion (a text prompt is encoded as is: apply the chat template
+        first for chat). Without ``job_ids`` each call is a one-call job (``last``); with
+        them the jobs wait for a tool afterwards unless ``last=True``."""
+        if isinstance(prompts, str) or (prompts and isinstance(prompts[0], int)):
+            prompts = [prompts]  # type: ignore[list-item]
+        n = len(prompts)
+        if params is None or isinstance(params, SamplingParams):
+            params = [params or SamplingParams()] * n
+        if job_ids is None:
+            job_ids = [self._new_job_id() for _ in range(n)]
+            last = True if last is None else last
+        if len(params) != n or len(job_ids) != n:
+            raise ValueError("prompts, params and job_ids differ in length")
+        requests = [
+            self.submit(j, p, sp, last=bool(last))
+            for j, p, sp in zip(job_ids, prompts, params, strict=True)
+        ]
+        self.run_until_done(requests)
+        return [r.output for r in requests]  # type: ignore[misc]
+
+    def _new_job_id(self) -> str:
+        while (job_id := f"gen-{next(self._auto_ids)}") in self.scheduler.jobs:
+            pass
+        return job_id
+
+    async def stream(
+        self,
+        job_id: str,
+        prompt: str | Sequence[int],
+        params: SamplingParams | None = None,
+        *,
+        last: bool = False,
+    ) -> AsyncIterator[int]:
+        """Yield the call's token ids as they are sampled; concurrent streams share steps."""
+        request = self.submit(job_id, prompt, params, last=last)
+        sent = 0
+        while True:
+            while sent < len(request.token_ids):
+                yield request.token_ids[sent]
+                sent += 1
+            if request.finished:
+                return
+            self.step()
+            if self.stalled:
+                raise RuntimeError("the engine is stuck: calls wait but nothing can run")
+            await asyncio.sleep(0)
+
+    def check_integrity(self) -> None:
+        """The scheduler's invariants, and every job's token list matches its context."""
+        self.scheduler.check_integrity()
+        for job_id, job in self.scheduler.jobs.items():
+            if len(self._tokens[job_id]) != job.num_context_tokens:
+                raise AssertionError(f"job {job_id}: token list and context length disagree")

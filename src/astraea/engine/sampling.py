@@ -1,0 +1,168 @@
+"""Per-call sampling options, the sampler over a step's logits, and a call's progress.
+
+Options follow vLLM's names and meanings so benchmarks read the same: ``temperature=0`` is
+greedy, ``top_p`` keeps the smallest set of tokens whose probability reaches it, ``seed``
+makes one call's random draws reproducible whatever else shares its batch, ``min_tokens``
+forbids EOS (and defers stop strings) until that many tokens exist, ``ignore_eos`` keeps
+generating through EOS (forced lengths for throughput runs).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingParams:
+    """How one call generates; validated on construction (a bad value is a ValueError)."""
+
+    max_tokens: int = 16
+    temperature: float = 0.0  # 0: greedy (arg-max)
+    top_p: float = 1.0  # nucleus size in (0, 1]; 1 keeps every token
+    seed: int | None = None  # per-call generator; None: torch's global one
+    stop: tuple[str, ...] = ()  # strings that end the call (left out of the text)
+    min_tokens: int = 0  # no EOS, no stop string before this many tokens
+    ignore_eos: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.stop, str):
+            object.__setattr__(self, "stop", (self.stop,))
+        elif not isinstance(self.stop, tuple):
+            object.__setattr__(self, "stop", tuple(self.stop))
+        if not _is_int(self.max_tokens) or self.max_tokens < 1:
+            raise ValueError(f"max_tokens must be an integer >= 1, got {self.max_tokens!r}")
+        if not _is_int(self.min_tokens) or not 0 <= self.min_tokens <= self.max_tokens:
+            raise ValueError(
+                f"min_tokens must be an integer in [0, max_tokens={self.max_tokens}], "
+                f"got {self.min_tokens!r}"
+            )
+        temperature = self.temperature
+        if not isinstance(temperature, int | float) or not math.isfinite(temperature):
+            raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature!r}")
+        top_p = self.top_p
+        if not isinstance(top_p, int | float) or not 0.0 < top_p <= 1.0:
+            raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+        if self.seed is not None and not _is_int(self.seed):
+            raise ValueError(f"seed must be an integer or None, got {self.seed!r}")
+        for s in self.stop:
+            if not isinstance(s, str) or not s:
+                raise ValueError(f"stop strings must be non-empty strings, got {s!r}")
+        if not isinstance(self.ignore_eos, bool):
+            raise ValueError(f"ignore_eos must be a bool, got {self.ignore_eos!r}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+    def generator(self) -> torch.Generator | None:
+        """A fresh generator for one call (None when greedy or unseeded)."""
+        if self.greedy or self.seed is None:
+            return None
+        return torch.Generator().manual_seed(self.seed)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def ban_tokens(logits: torch.Tensor, row: int, token_ids: Iterable[int]) -> None:
+    """Make ``token_ids`` impossible in ``row`` (EOS below ``min_tokens``)."""
+    ids = list(token_ids)
+    if ids:
+        logits[row, ids] = -math.inf
+
+
+def sample(
+    logits: torch.Tensor,
+    params: Sequence[SamplingParams],
+    generators: Sequence[torch.Generator | None],
+) -> list[int]:
+    """One token per row of float32 ``logits`` [rows, vocab]: greedy rows in one arg-max,
+    the others drawn one by one (each from its own generator, so a seeded call does not
+    depend on its batch neighbours)."""
+    tokens = logits.argmax(dim=-1).tolist()
+    for row, p in enumerate(params):
+        if not p.greedy:
+            tokens[row] = _draw(logits[row], p, generators[row])
+    return tokens
+
+
+def _draw(row: torch.Tensor, params: SamplingParams, generator: torch.Generator | None) -> int:
+    probs = torch.softmax(row.float() / params.temperature, dim=-1)
+    if params.top_p < 1.0:
+        sorted_probs, order = probs.sort(descending=True)
+        # Keep a token while the mass before it is below top_p: the first always stays.
+        keep = (sorted_probs.cumsum(0) - sorted_probs) < params.top_p
+        sorted_probs = sorted_probs * keep
+        pick = torch.multinomial(sorted_probs, 1, generator=generator)
+        return int(order[pick])
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """A finished call: generated ids (EOS included), text (stop string cut off), why it ended:
+    ``"stop"`` (EOS or a stop string) or ``"length"`` (max_tokens)."""
+
+    job_id: str
+    text: str
+    token_ids: list[int]
+    finish_reason: str
+
+
+@dataclass(slots=True, eq=False)
+class Request:
+    """Handle of one call in flight: its tokens so far; ``output`` is set when it ends."""
+
+    job_id: str
+    params: SamplingParams
+    last: bool  # the job ends with this call
+    generator: torch.Generator | None
+    token_ids: list[int] = field(default_factory=list)
+    finish_reason: str = "length"
+    stop_at: int | None = None  # where the matched stop string starts in the text
+    checked_chars: int = 0  # text already searched for stop strings
+    output: Output | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.output is not None
+
+    def observe(
+        self, token: int, eos_ids: frozenset[int], decode: Callable[[list[int]], str] | None
+    ) -> bool:
+        """Record a sampled token; True when it ends the call early: EOS (unless
+        ``ignore_eos``) or a stop string, never below ``min_tokens`` (vLLM's rules)."""
+        self.token_ids.append(token)
+        params = self.params
+        hit = bool(params.stop) and decode is not None and self._find_stop(decode(self.token_ids))
+        if len(self.token_ids) < params.min_tokens:
+            self.stop_at = None
+            return False
+        if hit or (not params.ignore_eos and token in eos_ids):
+            self.finish_reason = "stop"
+            return True
+        return False
+
+    def _find_stop(self, text: str) -> bool:
+        """Search only text not searched before (a string may straddle the boundary)."""
+        starts = [
+            i
+            for s in self.params.stop
+            if (i := text.find(s, max(0, self.checked_chars - len(s) + 1))) >= 0
+        ]
+        self.checked_chars = len(text)
+        self.stop_at = min(starts) if starts else None
+        return bool(starts)
+
+    def finish(self, text: str) -> Output:
+        if self.stop_at is not None:
+            text = text[: self.stop_at]
+        self.output = Output(self.job_id, text, list(self.token_ids), self.finish_reason)
+        return self.output
