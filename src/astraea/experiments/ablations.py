@@ -27,7 +27,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "no-mlfq": ("astraea", {"use_mlfq": False}),
     "no-hrrn": ("astraea", {"use_hrrn": False}),
     "no-adaptive-kv": ("astraea", {"adaptive_kv": False}),
-    "with-swap": ("astraea", {"use_swap": True}),
+    "no-swap": ("astraea", {"use_swap": False}),
+    "swap-margin-1": ("astraea", {"swap_margin": 1.0}),
     HISTORY: ("astraea", {"predictor": "history"}),
     "vllm-fcfs": ("vllm-fcfs", {}),
 }
@@ -96,7 +97,7 @@ def report_ablations(results: ExperimentResults, out: Path) -> dict[str, Any]:
 ABLATIONS = register(
     Experiment(
         name="ablations",
-        version="2",
+        version="3",
         description=(
             "astraea without MLFQ, without HRRN, without adaptive KV, and with the online "
             "history predictor instead of the segment oracle, against vllm-fcfs, over the "
