@@ -188,6 +188,28 @@ def _write_json(path: Path, payload: Any) -> None:
     console.print(f"wrote {path}")
 
 
+def _report(
+    reports: list[Any],
+    source: dict[str, Any],
+    json_out: Path | None,
+    plot: Path | None,
+    single: bool,
+) -> None:
+    """Table on the console, then the JSON (one object, or a list) and the figure asked for."""
+    summaries = [{**r.summary, **source} for r in reports]
+    _print_table(summaries, f"{summaries[0]['jobs']} jobs on {summaries[0]['profile']}")
+    if json_out:
+        _write_json(json_out, summaries[0] if single else summaries)
+    if plot:
+        from astraea.report.plots import plot_comparison, plot_simulation
+
+        if single:
+            plot_simulation(reports[0], plot)
+        else:
+            plot_comparison(reports, plot)
+        console.print(f"wrote {plot}")
+
+
 @app.command()
 def simulate(
     workload: WorkloadOpt = None,
@@ -211,15 +233,7 @@ def simulate(
     (report,) = _run_policies(
         specs, [policy], profile, _overrides(max_num_seqs, max_batched_tokens), slowdown
     )
-    summary = {**report.summary, **source}
-    _print_table([summary], f"{len(specs)} jobs on {summary['profile']}")
-    if json_out:
-        _write_json(json_out, summary)
-    if plot:
-        from astraea.report.plots import plot_simulation
-
-        plot_simulation(report, plot)
-        console.print(f"wrote {plot}")
+    _report([report], source, json_out, plot, single=True)
 
 
 @app.command()
@@ -248,15 +262,7 @@ def compare(
     reports = _run_policies(
         specs, names, profile, _overrides(max_num_seqs, max_batched_tokens), slowdown
     )
-    summaries = [{**r.summary, **source} for r in reports]
-    _print_table(summaries, f"{len(specs)} jobs on {summaries[0]['profile']}")
-    if json_out:
-        _write_json(json_out, summaries)
-    if plot:
-        from astraea.report.plots import plot_comparison
-
-        plot_comparison(reports, plot)
-        console.print(f"wrote {plot}")
+    _report(reports, source, json_out, plot, single=False)
 
 
 @app.command()
