@@ -99,8 +99,9 @@ ABLATIONS = register(
         name="ablations",
         version="3",
         description=(
-            "astraea without MLFQ, without HRRN, without adaptive KV, and with the online "
-            "history predictor instead of the segment oracle, against vllm-fcfs, over the "
+            "astraea without MLFQ, without HRRN, without adaptive KV, without swapping, with "
+            "swaps at margin 1, and with the online history predictor instead of the segment "
+            "oracle, against vllm-fcfs, over the "
             "load-sweep rate grid (7B/A100; the predictor pair on 13B and 70B too)."
         ),
         build=build_ablations,
