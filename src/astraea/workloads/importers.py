@@ -26,7 +26,7 @@ from typing import Any
 
 from astraea.core.job import JobSpec, Segment, ToolCall
 from astraea.workloads.arrivals import poisson_arrivals
-from astraea.workloads.trace import TraceFormatError
+from astraea.workloads.trace import TraceFormatError, iter_json_lines
 
 CHARS_PER_TOKEN = 4  # rough token count of raw text: len(text) // 4, at least 1
 MOONCAKE_BLOCK = 512
@@ -200,20 +200,8 @@ def load_mooncake_trace(
     """
     name = os.fspath(path)
     requests: list[tuple[float, int, int, list[int]]] = []
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            where = f"{name}:{lineno}"
-            try:
-                line = raw.decode("utf-8").strip()
-            except UnicodeDecodeError as exc:
-                raise TraceFormatError(f"{where}: not valid UTF-8 ({exc.reason})") from None
-            if not line or line.startswith("#"):
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise TraceFormatError(f"{where}: invalid JSON: {exc.msg}") from None
-            requests.append(_mooncake_request(obj, where))
+    for lineno, obj in iter_json_lines(path):
+        requests.append(_mooncake_request(obj, f"{name}:{lineno}"))
     if not requests:
         raise TraceFormatError(f"{name}: empty trace: no request lines")
     requests.sort(key=lambda r: r[0])

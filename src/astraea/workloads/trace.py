@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from astraea.core.job import JobSpec, Segment, ToolCall
@@ -136,11 +136,11 @@ def _clip(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def read_trace(path: str | os.PathLike[str]) -> list[JobSpec]:
-    """Read a JSONL trace; jobs come back sorted by arrival (ties keep file order)."""
+def iter_json_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed object) for each JSON line of a file; blank lines and ``#``
+    comments are skipped; bad UTF-8, bad JSON and non-finite numbers raise TraceFormatError
+    naming the file and line. Shared by every JSONL reader (our traces, Mooncake's)."""
     name = os.fspath(path)
-    jobs: list[JobSpec] = []
-    first_line: dict[str, int] = {}
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
             try:
@@ -160,17 +160,26 @@ def read_trace(path: str | os.PathLike[str]) -> list[JobSpec]:
                 raise TraceFormatError(
                     f"{name}:{lineno}: invalid JSON: nested too deeply"
                 ) from None
-            try:
-                job = job_from_dict(obj)
-            except TraceFormatError as exc:
-                raise TraceFormatError(f"{name}:{lineno}: {_clip(str(exc), 200)}") from None
-            if job.job_id in first_line:
-                raise TraceFormatError(
-                    f"{name}:{lineno}: duplicate job_id {_clip(job.job_id)!r} "
-                    f"(first seen on line {first_line[job.job_id]})"
-                )
-            first_line[job.job_id] = lineno
-            jobs.append(job)
+            yield lineno, obj
+
+
+def read_trace(path: str | os.PathLike[str]) -> list[JobSpec]:
+    """Read a JSONL trace; jobs come back sorted by arrival (ties keep file order)."""
+    name = os.fspath(path)
+    jobs: list[JobSpec] = []
+    first_line: dict[str, int] = {}
+    for lineno, obj in iter_json_lines(path):
+        try:
+            job = job_from_dict(obj)
+        except TraceFormatError as exc:
+            raise TraceFormatError(f"{name}:{lineno}: {_clip(str(exc), 200)}") from None
+        if job.job_id in first_line:
+            raise TraceFormatError(
+                f"{name}:{lineno}: duplicate job_id {_clip(job.job_id)!r} "
+                f"(first seen on line {first_line[job.job_id]})"
+            )
+        first_line[job.job_id] = lineno
+        jobs.append(job)
     if not jobs:
         raise TraceFormatError(f"{name}: empty trace: no job lines (only blanks or comments)")
     jobs.sort(key=lambda j: j.arrival)
