@@ -30,3 +30,16 @@ class FakeExecutor:
     def execute(self, plan: StepPlan) -> StepResult:
         self.plans.append(plan)
         return StepResult(elapsed=self.step_time * plan.num_steps, num_steps=plan.num_steps)
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    """Run the ``astraea`` command in process: (exit code, stdout, stderr)."""
+    from astraea.cli import main
+
+    try:
+        main(args)
+        code = 0
+    except SystemExit as done:
+        code = int(done.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err

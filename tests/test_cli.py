@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from astraea.cli import main
+from tests.fakes import run_cli
 
 REQUIRED_KEYS = {
     "policy",
@@ -19,16 +19,6 @@ REQUIRED_KEYS = {
     "avg_engine_time",
     "throughput_jobs_per_s",
 }
-
-
-def run_cli(args, capsys):
-    try:
-        main(args)
-        code = 0
-    except SystemExit as done:
-        code = done.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_simulate_writes_summary_json_and_plot(tmp_path, capsys):

@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from astraea.cli import main
 from astraea.experiments import Options, load_results, run_experiment
 from astraea.experiments.grids import LLAMA2_PROFILES
 from astraea.experiments.runner import run_specs
 from astraea.experiments.spec import RunSpec
+from tests.fakes import run_cli
 
 POLICIES = ("vllm-fcfs", "fcfs-job")
 
@@ -49,29 +49,19 @@ def test_parallel_workers_give_the_same_results_in_spec_order():
     ]
 
 
-def cli(args, capsys):
-    try:
-        main(args)
-        code = 0
-    except SystemExit as done:
-        code = done.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_cli_unknown_experiment_is_a_one_line_error(capsys):
-    code, _, err = cli(["experiment", "nope"], capsys)
+    code, _, err = run_cli(["experiment", "nope"], capsys)
     assert code == 2
     assert err.count("\n") == 1 and "nope" in err and "load-sweep" in err
 
 
 def test_cli_needs_a_name_or_list(capsys):
-    assert cli(["experiment"], capsys)[0] == 2
+    assert run_cli(["experiment"], capsys)[0] == 2
 
 
 @pytest.mark.parametrize("flag", ["--list", "--help"])
 def test_cli_lists_every_experiment(flag, capsys):
-    code, out, _ = cli(["experiment", flag], capsys)
+    code, out, _ = run_cli(["experiment", flag], capsys)
     assert code == 0
     for name in ("load-sweep", "ablations", "kv-sweep", "mixes"):
         assert name in out
@@ -79,7 +69,7 @@ def test_cli_lists_every_experiment(flag, capsys):
 
 def test_cli_runs_a_tiny_experiment(tmp_path, capsys):
     args = ["experiment", "mixes", "--quick", "--workers", "1", "--jobs", "5"]
-    code, _, _ = cli([*args, "--policies", "vllm-fcfs", "--out", str(tmp_path)], capsys)
+    code, _, _ = run_cli([*args, "--policies", "vllm-fcfs", "--out", str(tmp_path)], capsys)
     assert code == 0
     saved = json.loads((tmp_path / "results.json").read_text())
     assert {r["workload"] for r in saved["runs"]} == {"autellix", "continuum"}
