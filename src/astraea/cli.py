@@ -348,6 +348,9 @@ def experiment(
     )
 
 
+# ---- commands defined in their own modules (astraea/commands/), one line each ----------
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: usage and input errors become one line on stderr and exit status 2."""
     command = typer.main.get_command(app)
