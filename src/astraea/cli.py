@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from importlib import import_module
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -349,6 +350,7 @@ def experiment(
 
 
 # ---- commands defined in their own modules (astraea/commands/), one line each ----------
+app.command("convert-gguf")(import_module("astraea.commands.convert").convert_gguf_command)
 
 
 def main(argv: list[str] | None = None) -> None:
