@@ -312,3 +312,11 @@ def get_profile(name_or_path: str) -> CostProfile:
         return CostProfile.from_dict(data)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"invalid cost profile file {str(path)!r}: {exc}") from exc
+
+
+def save_profile(profile: CostProfile, path: str | Path) -> Path:
+    """Write ``profile`` as the JSON file ``get_profile(path)`` reads back."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(profile.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return path
