@@ -103,6 +103,7 @@ class Engine:
         self._auto_ids = itertools.count()
         self.stalled = False  # the last step had ready work but could run nothing
         self.num_plans = self.num_steps = self.num_finished_jobs = 0
+        self.busy_seconds = 0.0  # wall time of steps that ran a plan (schedule to update)
 
     # ---- calls -------------------------------------------------------------------------------
     def submit(
@@ -157,6 +158,21 @@ class Engine:
         job = self.scheduler.end_job(job_id, self.clock())
         self._retire(job)
 
+    def abort(self, job_id: str) -> Request | None:
+        """End a job now, even mid-call (a client that left): the call in flight is dropped
+        (returned, unfinished) and all the job's KV is freed before the next step."""
+        sched = self.scheduler
+        job = sched.jobs.get(job_id)
+        if job is None:
+            raise KeyError(f"unknown or finished job {job_id!r}")
+        if job.status is JobStatus.RUNNING:
+            sched.running.remove(job)
+        elif job.status is JobStatus.WAITING:
+            sched.waiting.remove_many([job])
+        job.status = JobStatus.TOOL_WAIT  # out of every queue: end it as an idle job
+        self._retire(sched.end_job(job_id, self.clock()))
+        return self._requests.pop(job_id, None)
+
     def _retire(self, job: Job) -> None:
         """Forget a finished job, so memory stays flat over any number of requests."""
         del self.scheduler.jobs[job.job_id]
@@ -172,6 +188,7 @@ class Engine:
         self.stalled = False
         if not sched.has_ready_work:
             return []
+        wall_start = time.perf_counter()
         plan = sched.schedule(self.clock())
         if plan.is_empty:
             self.stalled = True
@@ -194,9 +211,23 @@ class Engine:
         for job in outcome.finished:
             ended.append(self._end_call(job))
             self._retire(job)
+        self.busy_seconds += time.perf_counter() - wall_start
         if self.check_each_step:
             self.check_integrity()
         return ended
+
+    def stats(self) -> dict[str, float]:
+        """Counters since start: plans, steps, finished jobs, busy wall time, and the share
+        of it spent outside model forward passes (scheduler, batching, sampling, Python)."""
+        busy, forward = self.busy_seconds, self.runner.forward_seconds
+        return {
+            "plans": self.num_plans,
+            "steps": self.num_steps,
+            "finished_jobs": self.num_finished_jobs,
+            "busy_seconds": busy,
+            "forward_seconds": forward,
+            "overhead_fraction": (busy - forward) / busy if busy > 0 else 0.0,
+        }
 
     @torch.inference_mode()  # the logits are inference tensors; EOS bans write into them
     def _sample(
