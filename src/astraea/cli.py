@@ -351,6 +351,7 @@ def experiment(
 
 # ---- commands defined in their own modules (astraea/commands/), one line each ----------
 app.command("convert-gguf")(import_module("astraea.commands.convert").convert_gguf_command)
+app.command("serve")(import_module("astraea.commands.serve").serve_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,120 @@
+"""``astraea serve``: the OpenAI-compatible server over our engine (docs/server.md).
+
+Importing this module is cheap (no torch, no FastAPI): the CLI imports it on every start.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+
+def _policy_params(items: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--policy-param wants KEY=VALUE, got {item!r}")
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    return params
+
+
+def serve_command(
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = 8000,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="GGUF file or Hugging Face directory "
+            "(default: the bundled SmolLM2-135M-Instruct).",
+        ),
+    ] = None,
+    served_model_name: Annotated[
+        str | None, typer.Option(help="Model name clients must send (default: the file's).")
+    ] = None,
+    policy: Annotated[
+        str, typer.Option("--policy", "-P", help="Scheduling policy (see `astraea list`).")
+    ] = "astraea",
+    policy_param: Annotated[
+        list[str], typer.Option(help="Policy setting KEY=VALUE (repeatable), e.g. watermark=0.9.")
+    ] = [],  # noqa: B006 (typer reads the default)
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16.")] = "auto",
+    block_size: Annotated[int, typer.Option(min=1, help="Tokens per KV block.")] = 16,
+    gpu_blocks: Annotated[int, typer.Option(min=1, help="KV blocks on the device tier.")] = 1024,
+    cpu_blocks: Annotated[
+        int, typer.Option(min=0, help="KV blocks on the host tier (swap space).")
+    ] = 0,
+    max_num_seqs: Annotated[int, typer.Option(min=1, help="Max running calls.")] = 256,
+    max_batched_tokens: Annotated[int, typer.Option(min=1, help="Token budget per step.")] = 8192,
+    max_steps_per_plan: Annotated[int, typer.Option(min=1, help="Decode steps per plan.")] = 1,
+    threads: Annotated[int | None, typer.Option(min=1, help="Torch CPU threads.")] = None,
+    max_queue: Annotated[
+        int, typer.Option(min=1, help="Calls queued without a first token before new ones get 429.")
+    ] = 256,
+    job_ttl: Annotated[
+        float,
+        typer.Option(
+            min=0.001, help="Seconds a job may wait on a tool before its KV is reclaimed."
+        ),
+    ] = 600.0,
+    default_max_tokens: Annotated[
+        int, typer.Option(min=1, help="max_tokens when a request sets none.")
+    ] = 512,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="ASTRAEA_API_KEY", help="Require this Bearer key on /v1.")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the model over the OpenAI API, scheduled as agent jobs (docs/server.md)."""
+    try:
+        import uvicorn
+
+        from astraea.engine import Engine, EngineConfig
+        from astraea.engine.weights import WeightsError, default_model_path
+        from astraea.server import ServerConfig, create_app
+    except ImportError as exc:
+        raise ValueError(
+            f"serve needs the engine and server extras (pip install 'astraea[engine,server]'): "
+            f"{exc}"
+        ) from exc
+    engine_config = EngineConfig(
+        device=device,
+        dtype=dtype,
+        block_size=block_size,
+        num_gpu_blocks=gpu_blocks,
+        num_cpu_blocks=cpu_blocks,
+        max_num_seqs=max_num_seqs,
+        max_num_batched_tokens=max_batched_tokens,
+        num_threads=threads,
+    )
+    from astraea.policies import make_policy
+
+    chosen = make_policy(policy, **_policy_params(policy_param))
+    try:
+        path = model or default_model_path()
+    except WeightsError as exc:
+        raise ValueError(str(exc)) from exc
+    name = served_model_name or Path(path).name.split(".")[0]
+    server_config = ServerConfig(
+        served_model_name=name,
+        api_key=api_key,
+        max_queue=max_queue,
+        job_ttl=job_ttl,
+        default_max_tokens=default_max_tokens,
+    )
+    typer.echo(f"loading {path} ...", err=True)
+    engine = Engine(
+        path, engine_config, chosen, scheduler_overrides={"max_steps_per_plan": max_steps_per_plan}
+    )
+    app = create_app(engine, server_config)
+    typer.echo(f"serving {name!r} with policy {policy!r} on http://{host}:{port}/v1", err=True)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)

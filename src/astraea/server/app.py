@@ -1,0 +1,309 @@
+"""The FastAPI app: OpenAI's routes over one ``Engine`` driven by the engine thread.
+
+Bodies are read and validated here (pydantic, strict) rather than by FastAPI's own body
+binding, so every failure, malformed JSON included, answers in OpenAI's error shape with
+the status OpenAI uses (400, not FastAPI's 422).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from astraea.engine.engine import Engine
+from astraea.server.calls import Call, Done
+from astraea.server.config import ServerConfig
+from astraea.server.errors import APIError, from_validation
+from astraea.server.jobs import Claim
+from astraea.server.protocol import (
+    JOB_HEADER,
+    MAX_ID_CHARS,
+    ChatCompletionRequest,
+    CompletionRequest,
+    model_card,
+    now_s,
+)
+from astraea.server.responses import (
+    EventStream,
+    TextStream,
+    done_usage,
+    finish_reason,
+    new_id,
+    stream_events,
+    tool_calls_out,
+    wait_done,
+)
+from astraea.server.service import Service
+
+M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger("astraea.server")
+_ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics")
+
+
+def create_app(engine: Engine, config: ServerConfig | None = None) -> FastAPI:
+    """The app; its lifespan starts and stops the engine thread."""
+    service = Service(engine, config or ServerConfig())
+    created = now_s()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        service.worker.start()
+        try:
+            yield
+        finally:
+            service.worker.stop()
+
+    app = FastAPI(title="astraea", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.service = service
+    app.add_middleware(_CountRequests, service=service)
+
+    @app.exception_handler(APIError)
+    async def api_error(_: Request, exc: APIError) -> JSONResponse:
+        return exc.response()
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return APIError(exc.status_code, str(exc.detail), code=None).response()
+
+    @app.exception_handler(Exception)
+    async def crashed(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return APIError(500, "internal server error", code="server_error").response()
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return APIError(400, str(exc.errors()[0].get("msg", exc)), code="invalid_value").response()
+
+    # ---- routes --------------------------------------------------------------------------------
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        if not service.worker.alive:
+            raise APIError(503, "the engine thread is not running", code="engine_down")
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        try:
+            snapshot = await asyncio.wait_for(service.snapshot(), timeout=10.0)
+        except TimeoutError:
+            raise APIError(503, "the engine thread did not answer", code="engine_down") from None
+        body = service.metrics.render(snapshot, service.admission.count)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/models")
+    async def models(request: Request) -> JSONResponse:
+        _authorize(service, request)
+        card = model_card(service.config.served_model_name, service.max_context, created)
+        return JSONResponse({"object": "list", "data": [card]})
+
+    @app.get("/v1/models/{name}")
+    async def model(name: str, request: Request) -> JSONResponse:
+        _authorize(service, request)
+        service.check_model(name)
+        return JSONResponse(model_card(name, service.max_context, created))
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Response:
+        req = await _read(service, request, ChatCompletionRequest)
+        call, claim = service.chat_call(req, _job_header(request, req.astraea_job_id))
+        _admit(service, call, claim)
+        head = {
+            "id": new_id("chatcmpl"),
+            "created": now_s(),
+            "model": req.model,
+            "astraea_job_id": call.job_id,
+        }
+        headers = {JOB_HEADER: call.job_id}
+        if req.stream:
+            chunk_head = {**head, "object": "chat.completion.chunk"}
+            include_usage = bool(req.stream_options and req.stream_options.include_usage)
+
+            def chunk(
+                text: str = "",
+                delta: dict | None = None,
+                reason: str | None = None,
+            ) -> dict[str, Any]:
+                choice = {
+                    "index": 0,
+                    "delta": delta if delta is not None else {"content": text},
+                    "finish_reason": reason,
+                }
+                return {**chunk_head, "choices": [choice]}
+
+            def final(done: Done, rest: str) -> list[dict[str, Any]]:
+                _observe(service, call)
+                _, calls = done.verdict.parsed
+                out = [chunk(rest)] if rest else []
+                if calls:
+                    deltas = [{"index": i, **c} for i, c in enumerate(tool_calls_out(calls))]
+                    out.append(chunk(delta={"tool_calls": deltas}))
+                out.append(chunk(delta={}, reason=finish_reason(done, calls)))
+                if include_usage:
+                    out.append({**chunk_head, "choices": [], "usage": done_usage(done)})
+                return out
+
+            text = TextStream(
+                service.tokenizer.decode,
+                call_prefix(service, req),
+                req.stops,
+                tools=bool(req.tools) and req.tool_choice != "none",
+            )
+            first = chunk(delta={"role": "assistant", "content": ""})
+            events = stream_events(call, text, chunk, final, service.worker.cancel, first)
+            return EventStream(events, headers=headers)
+        done = await wait_done(call, request, service.worker.cancel)
+        _observe(service, call)
+        content, calls = done.verdict.parsed
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if calls:
+            message["tool_calls"] = tool_calls_out(calls)
+        choice = {
+            "index": 0,
+            "message": message,
+            "logprobs": None,
+            "finish_reason": finish_reason(done, calls),
+        }
+        body = {**head, "object": "chat.completion", "choices": [choice], "usage": done_usage(done)}
+        return JSONResponse(body, headers=headers)
+
+    @app.post("/v1/completions")
+    async def completions(request: Request) -> Response:
+        req = await _read(service, request, CompletionRequest)
+        call, claim = service.completion_call(req, _job_header(request, req.astraea_job_id))
+        _admit(service, call, claim)
+        head = {
+            "id": new_id("cmpl"),
+            "object": "text_completion",
+            "created": now_s(),
+            "model": req.model,
+            "astraea_job_id": call.job_id,
+        }
+        headers = {JOB_HEADER: call.job_id}
+        if req.stream:
+            include_usage = bool(req.stream_options and req.stream_options.include_usage)
+
+            def chunk(text: str = "", reason: str | None = None) -> dict[str, Any]:
+                choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": reason}
+                return {**head, "choices": [choice]}
+
+            def final(done: Done, rest: str) -> list[dict[str, Any]]:
+                _observe(service, call)
+                out = [chunk(rest, reason=done.output.finish_reason)]
+                if include_usage:
+                    out.append({**head, "choices": [], "usage": done_usage(done)})
+                return out
+
+            text = TextStream(service.tokenizer.decode, "", req.stops, tools=False)
+            events = stream_events(call, text, chunk, final, service.worker.cancel)
+            return EventStream(events, headers=headers)
+        done = await wait_done(call, request, service.worker.cancel)
+        _observe(service, call)
+        choice = {
+            "index": 0,
+            "text": done.output.text,
+            "logprobs": None,
+            "finish_reason": done.output.finish_reason,
+        }
+        body = {**head, "choices": [choice], "usage": done_usage(done)}
+        return JSONResponse(body, headers=headers)
+
+    return app
+
+
+def call_prefix(service: Service, req: ChatCompletionRequest) -> str:
+    """Text the answer was made to start with (a forced tool call)."""
+    if not req.tools or req.tool_choice == "none":
+        return ""
+    return service.template.forced_prefix(req.tool_choice)
+
+
+# ---- helpers -----------------------------------------------------------------------------------
+def _authorize(service: Service, request: Request) -> None:
+    key = service.config.api_key
+    if key is None:
+        return
+    given = request.headers.get("authorization", "")
+    if not hmac.compare_digest(given.encode(), f"Bearer {key}".encode()):
+        raise APIError(401, "Incorrect API key provided", code="invalid_api_key")
+
+
+async def _read(service: Service, request: Request, cls: type[M]) -> M:
+    """Authorize, bound the body's size, validate it, and check the model name."""
+    _authorize(service, request)
+    limit = service.config.max_body_bytes
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise APIError(413, f"the body is larger than {limit} bytes", code="body_too_large")
+    body = await request.body()
+    if len(body) > limit:
+        raise APIError(413, f"the body is larger than {limit} bytes", code="body_too_large")
+    try:
+        req = cls.model_validate_json(body)
+    except ValidationError as exc:
+        raise from_validation(exc) from None
+    service.check_model(req.model)  # type: ignore[attr-defined]
+    return req
+
+
+def _job_header(request: Request, body_id: str | None) -> str | None:
+    header = request.headers.get(JOB_HEADER)
+    if header is not None and not 0 < len(header) <= MAX_ID_CHARS:
+        raise APIError(
+            400,
+            f"{JOB_HEADER} must have 1 to {MAX_ID_CHARS} characters",
+            param=JOB_HEADER,
+            code="invalid_value",
+        )
+    return header or body_id
+
+
+def _admit(service: Service, call: Call, claim: Claim) -> None:
+    """Into the bounded admission queue (429 when full), then to the engine thread."""
+    if not service.worker.alive:
+        service.table.unclaim(claim)
+        raise APIError(503, "the engine thread is not running", code="engine_down")
+    try:
+        call.handle.enqueue()
+    except APIError:
+        service.table.unclaim(claim)
+        raise
+    service.worker.submit(call)
+
+
+def _observe(service: Service, call: Call) -> None:
+    handle = call.handle
+    if handle.first_token is not None:
+        service.metrics.ttft.observe(handle.first_token - handle.accepted)
+
+
+class _CountRequests:
+    """Counts every HTTP answer by route and status (pure ASGI: streams pass untouched)."""
+
+    def __init__(self, app: ASGIApp, service: Service) -> None:
+        self.app, self.service = app, service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        endpoint = path if path in _ROUTES else "other"
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.service.metrics.requests.labels(endpoint, str(message["status"])).inc()
+            await send(message)
+
+        await self.app(scope, receive, counting_send)

@@ -1,0 +1,27 @@
+"""Server settings (the engine and scheduler settings live in ``EngineConfig``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    served_model_name: str = "SmolLM2-135M-Instruct"
+    api_key: str | None = None  # Bearer token required on /v1/* when set
+    max_queue: int = 256  # calls accepted but without a first token; beyond: 429
+    job_ttl: float = 600.0  # seconds a job may wait on a tool before it is reclaimed
+    default_max_tokens: int = 512  # when a request sets none (capped by the context left)
+    max_body_bytes: int = 8 << 20  # larger bodies: 413
+    retry_after: float = 1.0  # seconds, in 429 answers
+    poll: float = 0.05  # engine thread: idle wait and TTL sweep period, seconds
+
+    def __post_init__(self) -> None:
+        if not self.served_model_name:
+            raise ValueError("served_model_name must not be empty")
+        if self.max_queue < 1:
+            raise ValueError(f"max_queue must be >= 1, got {self.max_queue}")
+        if not self.job_ttl > 0:
+            raise ValueError(f"job_ttl must be > 0, got {self.job_ttl}")
+        if self.default_max_tokens < 1:
+            raise ValueError(f"default_max_tokens must be >= 1, got {self.default_max_tokens}")

@@ -1,0 +1,200 @@
+"""From a validated request to a ``Call``: which job, which tokens, which sampling options,
+and what the answer will mean for the job.
+
+Rules for the end of a job (docs/server.md): a chat answer with tool calls leaves the job
+waiting on the first tool named; an answer without tool calls ends the job and frees its
+KV (an agent that stops calling tools is done). A completion ends its job unless the
+request named one (header or ``astraea_job_id``): then the job waits for its next call.
+``astraea_last`` overrides both; the time-to-live reclaims jobs whose next call never comes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from astraea.engine.engine import Engine
+from astraea.engine.sampling import Output, SamplingParams
+from astraea.server.calls import Admission, Call, CallHandle, Verdict
+from astraea.server.chat_template import END, ChatTemplate, parse_tool_calls
+from astraea.server.config import ServerConfig
+from astraea.server.errors import APIError, context_too_long
+from astraea.server.jobs import Claim, JobTable, answer_key, conversation_keys
+from astraea.server.metrics import ServerMetrics
+from astraea.server.protocol import ChatCompletionRequest, CompletionRequest, _Generation
+from astraea.server.worker import EngineWorker
+
+
+class Service:
+    """Everything a request handler needs: the template, the job table, the engine thread."""
+
+    def __init__(self, engine: Engine, config: ServerConfig) -> None:
+        if engine.tokenizer is None:
+            raise ValueError("the server needs an engine with a tokenizer")
+        self.engine, self.config = engine, config
+        self.tokenizer = engine.tokenizer
+        self.template = ChatTemplate.for_tokenizer(self.tokenizer)
+        end = self.tokenizer.encode(END)
+        self.end_id = end[0] if len(end) == 1 else None
+        sched = engine.scheduler.config
+        self.max_context = min(
+            engine.runner.model.config.max_position, sched.num_device_blocks * sched.block_size
+        )
+        self.vocab_size = engine.runner.model.config.vocab_size
+        self.table = JobTable(config.job_ttl)
+        self.metrics = ServerMetrics()
+        self.admission = Admission(config.max_queue, config.retry_after)
+        self.worker = EngineWorker(engine, self.table, self.metrics, poll=config.poll)
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text)
+
+    # ---- chat ----------------------------------------------------------------------------------
+    def chat_call(self, req: ChatCompletionRequest, explicit: str | None) -> tuple[Call, Claim]:
+        tools = req.tools or []
+        names = [t.function.name for t in tools] if req.tool_choice != "none" else []
+        forced = self.template.forced_prefix(req.tool_choice) if names else ""
+        keys = conversation_keys(req.messages, req.tools)
+        claim = self.table.claim_chat(explicit, keys)
+        try:
+
+            def full() -> list[int]:
+                return self.encode(self.template.render(req.messages, req.tools, forced))
+
+            base = claim.base.context if claim.base is not None else None
+            if base is not None:
+                closing = "\n" if base and base[-1] == self.end_id else f"{END}\n"
+                new = req.messages[claim.matched :]
+                prompt = self.encode(closing + self.template.continuation(new, forced))
+            else:
+                prompt = full()
+            params = self._params(req, req.output_limit, len(base or ()) + len(prompt))
+            last = req.astraea_last if req.astraea_last is not None else not names
+
+            def conclude(output: Output) -> Verdict:
+                content, calls = parse_tool_calls(forced + output.text, names)
+                ends = last if req.astraea_last is not None or last else not calls
+                return Verdict(
+                    ends_job=ends,
+                    tool=calls[0].name if calls else "tool",
+                    tool_latency=req.astraea_tool_latency,
+                    chat_key=answer_key(keys[-1], content, calls),
+                    chat_len=len(req.messages) + 1,
+                    parsed=(content, calls),
+                )
+
+            call = self._call(claim, prompt, params, last, conclude, base, full, req)
+        except BaseException:
+            self.table.unclaim(claim)
+            raise
+        return call, claim
+
+    # ---- completions ---------------------------------------------------------------------------
+    def completion_call(self, req: CompletionRequest, explicit: str | None) -> tuple[Call, Claim]:
+        source = req.prompt
+        if isinstance(source, list):
+            bad = next((t for t in source if not 0 <= t < self.vocab_size), None)  # type: ignore[operator]
+            if bad is not None:
+                raise APIError(
+                    400,
+                    f"token id {bad} is outside the vocabulary (0..{self.vocab_size - 1})",
+                    param="prompt",
+                    code="invalid_value",
+                )
+        claim = self.table.claim_completion(explicit, source)  # type: ignore[arg-type]
+        try:
+
+            def full() -> list[int]:
+                return self.encode(source) if isinstance(source, str) else list(source)  # type: ignore[arg-type]
+
+            base = claim.base.context if claim.base is not None else None
+            if claim.base is None:
+                prompt = full()
+            elif isinstance(source, str):
+                prompt = self.encode(source[len(claim.base.text or "") :])
+            else:
+                prompt = list(source[len(claim.base.context) :])  # type: ignore[misc]
+            params = self._params(req, req.max_tokens, len(base or ()) + len(prompt))
+            last = req.astraea_last if req.astraea_last is not None else explicit is None
+
+            def conclude(output: Output) -> Verdict:
+                text = source + output.text if isinstance(source, str) else None
+                return Verdict(
+                    last, req.astraea_tool or "tool", req.astraea_tool_latency, text=text
+                )
+
+            call = self._call(claim, prompt, params, last, conclude, base, full, req)
+            call.tool_guess = req.astraea_tool or "tool"
+        except BaseException:
+            self.table.unclaim(claim)
+            raise
+        return call, claim
+
+    # ---- shared --------------------------------------------------------------------------------
+    def _call(
+        self,
+        claim: Claim,
+        prompt: list[int],
+        params: SamplingParams,
+        last: bool,
+        conclude: Callable[[Output], Verdict],
+        base: list[int] | None,
+        full: Callable[[], list[int]],
+        req: _Generation,
+    ) -> Call:
+        handle = CallHandle(asyncio.get_running_loop(), self.admission)
+        return Call(
+            job_id=claim.job_id,
+            prompt=prompt,
+            params=params,
+            last=last,
+            conclude=conclude,
+            handle=handle,
+            base_context=list(base) if base is not None else None,
+            full_prompt=full if base is not None else None,
+            restart=claim.restart,
+            tool_latency=req.astraea_tool_latency,
+        )
+
+    def _params(self, req: _Generation, limit: int | None, used: int) -> SamplingParams:
+        """Sampling options; the output limit must fit the context left (OpenAI's 400)."""
+        room = self.max_context - used
+        if limit is None:
+            if room < 1:
+                raise context_too_long(used + 1, self.max_context, used)
+            limit = min(self.config.default_max_tokens, room)
+        elif limit > room:
+            raise context_too_long(used + limit, self.max_context, used)
+        if req.min_tokens > limit:
+            raise APIError(
+                400,
+                f"min_tokens ({req.min_tokens}) exceeds max_tokens ({limit})",
+                param="min_tokens",
+                code="invalid_value",
+            )
+        try:
+            return SamplingParams(
+                max_tokens=limit,
+                temperature=0.0 if req.temperature is None else float(req.temperature),
+                top_p=1.0 if req.top_p is None else float(req.top_p),
+                seed=req.seed,
+                stop=req.stops,
+                min_tokens=req.min_tokens,
+                ignore_eos=req.ignore_eos,
+            )
+        except ValueError as exc:
+            raise APIError(400, str(exc), code="invalid_value") from None
+
+    def check_model(self, name: str) -> None:
+        if name != self.config.served_model_name:
+            raise APIError(
+                404,
+                f"The model `{name}` does not exist; this server serves "
+                f"`{self.config.served_model_name}`",
+                param="model",
+                code="model_not_found",
+            )
+
+    async def snapshot(self) -> dict[str, Any]:
+        return await asyncio.wrap_future(self.worker.snapshot())

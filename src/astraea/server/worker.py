@@ -1,0 +1,223 @@
+"""The engine thread: the only thread that touches the ``Engine``.
+
+The engine is synchronous and CPU-bound, so one dedicated thread runs its step loop; the
+event loop talks to it through a thread-safe inbox (submit, cancel, snapshot, stop) and
+gets tokens back through each call's ``CallHandle``. Between steps the thread also ends
+jobs whose tool never came back (the table's time-to-live). A client that leaves aborts its
+call at the next step boundary and its KV is freed then, not when it would have finished.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+from astraea.core.job import Job, JobStatus
+from astraea.engine.engine import Engine
+from astraea.server.calls import Active, Call, Done
+from astraea.server.errors import APIError
+from astraea.server.jobs import JobTable, label_tool
+from astraea.server.metrics import ServerMetrics, engine_snapshot
+
+log = logging.getLogger("astraea.server")
+
+
+class EngineWorker:
+    def __init__(
+        self,
+        engine: Engine,
+        table: JobTable,
+        metrics: ServerMetrics,
+        *,
+        poll: float = 0.05,
+    ) -> None:
+        self.engine, self.table, self.metrics, self.poll = engine, table, metrics, poll
+        self._inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._active: dict[str, Active] = {}
+        self._end_reason = "answered"  # why the job being retired ends (for metrics)
+        self._thread = threading.Thread(target=self._run, name="astraea-engine", daemon=True)
+        engine.on_job_finished = self._job_finished
+
+    # ---- event loop side -------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._thread.is_alive():
+            self._inbox.put(("stop", None))
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def submit(self, call: Call) -> None:
+        self._inbox.put(("submit", call))
+
+    def cancel(self, call: Call) -> None:
+        self._inbox.put(("cancel", call))
+
+    def snapshot(self) -> concurrent.futures.Future[dict[str, Any]]:
+        future: concurrent.futures.Future[dict[str, Any]] = concurrent.futures.Future()
+        self._inbox.put(("snapshot", future))
+        return future
+
+    # ---- the loop --------------------------------------------------------------------------
+    def _run(self) -> None:
+        engine, next_sweep = self.engine, 0.0
+        while True:
+            idle = not engine.scheduler.has_ready_work or engine.stalled
+            if not self._drain(block=idle):
+                break
+            if time.monotonic() >= next_sweep:
+                self._sweep()
+                next_sweep = time.monotonic() + self.poll
+            if not engine.scheduler.has_ready_work:
+                continue
+            try:
+                ended = engine.step()
+            except Exception:  # a bug, not a client's doing: fail the calls, keep serving
+                log.exception("engine step failed")
+                self._fail_all(APIError(500, "the engine failed on this call", code="engine_error"))
+                continue
+            self._deliver(ended)
+        self._fail_all(APIError(503, "the server is shutting down", code="shutting_down"))
+
+    def _drain(self, block: bool) -> bool:
+        """Handle every command waiting; False once told to stop."""
+        try:
+            item = self._inbox.get(timeout=self.poll) if block else self._inbox.get_nowait()
+        except queue.Empty:
+            return True
+        while True:
+            kind, value = item
+            if kind == "stop":
+                return False
+            if kind == "submit":
+                self._start(value)
+            elif kind == "cancel":
+                self._cancel(value)
+            elif kind == "snapshot":
+                value.set_result(engine_snapshot(self.engine))
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return True
+
+    def _start(self, call: Call) -> None:
+        engine, job_id = self.engine, call.job_id
+        job = engine.scheduler.jobs.get(job_id)
+        prompt = call.prompt
+        try:
+            if job is not None and (call.restart or call.base_context is None):
+                self._end(job, "restarted")
+                job = None
+            if call.base_context is not None and job is None:
+                assert call.full_prompt is not None
+                prompt, call.base_context = call.full_prompt(), None  # the job is gone
+            request = engine.submit(job_id, prompt, call.params, last=call.last)
+        except (ValueError, KeyError) as exc:
+            if job is not None:
+                self._end(job, "aborted")
+            self.table.drop(job_id)
+            code = "context_length_exceeded" if "exceeds" in str(exc) else "invalid_value"
+            call.handle.fail(APIError(400, str(exc), code=code))
+            return
+        if call.base_context is not None:
+            self.metrics.continuations.inc()
+        label_tool(engine.scheduler.jobs[job_id], call.tool_guess, call.tool_latency)
+        self._active[job_id] = Active(call, request, prompt)
+
+    def _cancel(self, call: Call) -> None:
+        """The client left: drop the call in flight, or end the job it left waiting."""
+        active = self._active.get(call.job_id)
+        if active is not None and active.call is call:
+            del self._active[call.job_id]
+            self._end_reason = "aborted"
+            self.engine.abort(call.job_id)
+            self._end_reason = "answered"
+            self.table.drop(call.job_id)
+        elif call.finished and self.table.is_idle(call.job_id):
+            job = self.engine.scheduler.jobs.get(call.job_id)
+            if job is not None:
+                self._end(job, "aborted")
+            self.table.drop(call.job_id)
+
+    def _sweep(self) -> None:
+        for job_id in self.table.expired():
+            job = self.engine.scheduler.jobs.get(job_id)
+            if job is not None and job.status is JobStatus.TOOL_WAIT:
+                self._end(job, "ttl")
+
+    def _end(self, job: Job, reason: str) -> None:
+        """End a job the engine holds: abort its call if one runs, else free its KV."""
+        self._end_reason = reason
+        try:
+            if job.status is JobStatus.TOOL_WAIT:
+                self.engine.finish_job(job.job_id)
+            else:
+                self.engine.abort(job.job_id)
+        finally:
+            self._end_reason = "answered"
+
+    def _job_finished(self, job: Job) -> None:
+        reason = self._end_reason
+        self.metrics.jobs_ended.labels(reason).inc()
+        if reason == "answered" and job.jct is not None:
+            self.metrics.jct.observe(job.jct)
+
+    # ---- results ---------------------------------------------------------------------------
+    def _deliver(self, ended: list[Any]) -> None:
+        for active in self._active.values():
+            ids = active.request.token_ids
+            if len(ids) > active.sent:
+                active.call.handle.tokens(ids[active.sent :])
+                active.sent = len(ids)
+        for request in ended:
+            active = self._active.get(request.job_id)
+            if active is None or active.request is not request:
+                continue
+            del self._active[request.job_id]
+            self._conclude(active, request.output)
+
+    def _conclude(self, active: Active, output: Any) -> None:
+        call, engine = active.call, self.engine
+        job = engine.scheduler.jobs.get(call.job_id)
+        try:
+            verdict = call.conclude(output)
+        except Exception:
+            log.exception("concluding a call failed")
+            if job is not None:
+                self._end(job, "aborted")
+            self.table.drop(call.job_id)
+            call.handle.fail(APIError(500, "could not build the answer", code="server_error"))
+            return
+        base = call.base_context or []
+        context = base + active.submitted + output.token_ids
+        if job is None or verdict.ends_job:
+            if job is not None:
+                self._end(job, "answered")
+            self.table.drop(call.job_id)
+        else:
+            label_tool(job, verdict.tool, verdict.tool_latency)
+            self.table.release(
+                call.job_id, context, verdict.chat_key, verdict.chat_len, verdict.text
+            )
+        call.finished = True
+        call.handle.done(Done(output, verdict, len(base) + len(active.submitted), len(base)))
+
+    def _fail_all(self, error: APIError) -> None:
+        for job_id, active in list(self._active.items()):
+            del self._active[job_id]
+            job = self.engine.scheduler.jobs.get(job_id)
+            if job is not None:
+                try:
+                    self._end(job, "aborted")
+                except Exception:
+                    log.exception("could not end job %s", job_id)
+            self.table.drop(job_id)
+            active.call.handle.fail(error)
