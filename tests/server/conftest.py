@@ -104,7 +104,7 @@ class EchoRunner(ModelRunner):
 def _rfind(ids: list[int], pattern: tuple[int, ...]) -> int:
     n = len(pattern)
     for i in range(len(ids) - n, -1, -1):
-        if ids[i : i + n] == pattern:
+        if tuple(ids[i : i + n]) == pattern:
             return i
     return -1
 

@@ -115,6 +115,7 @@ class TextStream:
         self, decode: Callable[[list[int]], str], prefix: str, stops: tuple[str, ...], tools: bool
     ) -> None:
         self.decode, self.prefix, self.tools = decode, prefix, tools
+        self.stops = stops
         self.hold = max((len(s) for s in stops), default=1) - 1
         self.ids: list[int] = []
         self.sent = ""
@@ -123,6 +124,10 @@ class TextStream:
         self.ids.extend(ids)
         text = self.prefix + self.decode(self.ids)
         end = len(text.rstrip("\ufffd")) - self.hold
+        for stop in self.stops:  # one may be complete already: the call ends there
+            found = text.find(stop, max(0, len(self.sent) - len(stop) + 1))
+            if found >= 0:
+                end = min(end, found)
         if self.tools:
             end = min(end, held_back(text))
         return self._advance(text, end)
