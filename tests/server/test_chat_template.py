@@ -92,8 +92,10 @@ def test_forced_prefixes():
 
     assert ChatTemplate.forced_prefix("auto") == ""
     assert ChatTemplate.forced_prefix("required") == CALL_OPEN + "\n"
-    prefix = ChatTemplate.forced_prefix(NamedToolChoice.model_validate(named))
-    assert prefix == '<tool_call>\n{"name": "get_weather", "arguments": '
+    choice = NamedToolChoice.model_validate(named)
+    prefix = ChatTemplate.forced_prefix(choice, [WEATHER])  # up to its first argument
+    assert prefix == '<tool_call>\n{"name": "get_weather", "arguments": {"'
+    assert ChatTemplate.forced_prefix(choice).endswith('"arguments": {')  # takes none
 
 
 def test_parser_splits_content_and_calls():

@@ -156,8 +156,8 @@ def create_app(engine: Engine, config: ServerConfig | None = None) -> FastAPI:
 
             text = TextStream(
                 service.tokenizer.decode,
-                call_prefix(service, req),
-                req.stops,
+                call.prefix,
+                call.params.stop,
                 tools=bool(req.tools) and req.tool_choice != "none",
             )
             first = chunk(delta={"role": "assistant", "content": ""})
@@ -220,13 +220,6 @@ def create_app(engine: Engine, config: ServerConfig | None = None) -> FastAPI:
         return JSONResponse(body, headers=headers)
 
     return app
-
-
-def call_prefix(service: Service, req: ChatCompletionRequest) -> str:
-    """Text the answer was made to start with (a forced tool call)."""
-    if not req.tools or req.tool_choice == "none":
-        return ""
-    return service.template.forced_prefix(req.tool_choice)
 
 
 # ---- helpers -----------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ class Call:
     base_context: list[int] | None = None
     full_prompt: Callable[[], list[int]] | None = None
     restart: bool = False  # the id names a job whose history this call does not extend
+    prefix: str = ""  # text the answer was made to start with (a forced tool call)
     tool_guess: str = "tool"
     tool_latency: float | None = None
     finished: bool = False  # set by the engine thread

@@ -104,14 +104,19 @@ class ChatTemplate:
         return f"{START}{role}\n{body}{END}\n"
 
     @staticmethod
-    def forced_prefix(tool_choice: Any) -> str:
-        """Text the answer is made to start with: a named tool, or any tool (``required``)."""
+    def forced_prefix(tool_choice: Any, tools: Sequence[ToolSpec] = ()) -> str:
+        """Text the answer is made to start with: a named tool (up to the first argument's
+        opening quote when it takes arguments: small models otherwise write the schema),
+        or any tool (``required``)."""
         if tool_choice == "required":
             return f"{CALL_OPEN}\n"
         name = getattr(getattr(tool_choice, "function", None), "name", None)
-        if name:
-            return f'{CALL_OPEN}\n{{"name": {json.dumps(name)}, "arguments": '
-        return ""
+        if not name:
+            return ""
+        spec = next((t.function for t in tools if t.function.name == name), None)
+        takes = bool(spec and spec.parameters and spec.parameters.get("properties"))
+        opening = '{"' if takes else "{"
+        return f'{CALL_OPEN}\n{{"name": {json.dumps(name)}, "arguments": {opening}'
 
 
 # ---- parsing -------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 from astraea.engine.engine import Engine
 from astraea.engine.sampling import Output, SamplingParams
 from astraea.server.calls import Admission, Call, CallHandle, Verdict
-from astraea.server.chat_template import END, ChatTemplate, parse_tool_calls
+from astraea.server.chat_template import CALL_CLOSE, END, ChatTemplate, parse_tool_calls
 from astraea.server.config import ServerConfig
 from astraea.server.errors import APIError, context_too_long
 from astraea.server.jobs import Claim, JobTable, answer_key, conversation_keys
@@ -54,7 +54,9 @@ class Service:
     def chat_call(self, req: ChatCompletionRequest, explicit: str | None) -> tuple[Call, Claim]:
         tools = req.tools or []
         names = [t.function.name for t in tools] if req.tool_choice != "none" else []
-        forced = self.template.forced_prefix(req.tool_choice) if names else ""
+        forced = self.template.forced_prefix(req.tool_choice, tools) if names else ""
+        # A named tool is called once: stop at the end of its block.
+        extra_stop = (CALL_CLOSE,) if forced and req.tool_choice != "required" else ()
         keys = conversation_keys(req.messages, req.tools)
         claim = self.table.claim_chat(explicit, keys)
         try:
@@ -69,7 +71,8 @@ class Service:
                 prompt = self.encode(closing + self.template.continuation(new, forced))
             else:
                 prompt = full()
-            params = self._params(req, req.output_limit, len(base or ()) + len(prompt))
+            used = len(base or ()) + len(prompt)
+            params = self._params(req, req.output_limit, used, extra_stop)
             last = req.astraea_last if req.astraea_last is not None else not names
 
             def conclude(output: Output) -> Verdict:
@@ -85,6 +88,7 @@ class Service:
                 )
 
             call = self._call(claim, prompt, params, last, conclude, base, full, req)
+            call.prefix = forced
         except BaseException:
             self.table.unclaim(claim)
             raise
@@ -157,7 +161,9 @@ class Service:
             tool_latency=req.astraea_tool_latency,
         )
 
-    def _params(self, req: _Generation, limit: int | None, used: int) -> SamplingParams:
+    def _params(
+        self, req: _Generation, limit: int | None, used: int, extra_stop: tuple[str, ...] = ()
+    ) -> SamplingParams:
         """Sampling options; the output limit must fit the context left (OpenAI's 400)."""
         room = self.max_context - used
         if limit is None:
@@ -179,7 +185,7 @@ class Service:
                 temperature=0.0 if req.temperature is None else float(req.temperature),
                 top_p=1.0 if req.top_p is None else float(req.top_p),
                 seed=req.seed,
-                stop=req.stops,
+                stop=req.stops + extra_stop,
                 min_tokens=req.min_tokens,
                 ignore_eos=req.ignore_eos,
             )
