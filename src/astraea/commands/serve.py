@@ -98,7 +98,10 @@ def serve_command(
     )
     from astraea.policies import make_policy
 
-    chosen = make_policy(policy, **_policy_params(policy_param))
+    try:
+        chosen = make_policy(policy, **_policy_params(policy_param))
+    except TypeError as exc:  # a setting the policy does not have
+        raise ValueError(f"--policy-param: {exc}") from exc
     try:
         path = model or default_model_path()
     except WeightsError as exc:

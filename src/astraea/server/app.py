@@ -8,28 +8,25 @@ the status OpenAI uses (400, not FastAPI's 422).
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from astraea.engine.engine import Engine
 from astraea.server.calls import Call, Done
 from astraea.server.config import ServerConfig
-from astraea.server.errors import APIError, from_validation
-from astraea.server.jobs import Claim
+from astraea.server.errors import APIError
+from astraea.server.guards import admit, authorize, job_header, read_body
+from astraea.server.metrics import RequestCounter
 from astraea.server.protocol import (
     JOB_HEADER,
-    MAX_ID_CHARS,
     ChatCompletionRequest,
     CompletionRequest,
     model_card,
@@ -47,9 +44,7 @@ from astraea.server.responses import (
 )
 from astraea.server.service import Service
 
-M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger("astraea.server")
-_ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics")
 
 
 def create_app(engine: Engine, config: ServerConfig | None = None) -> FastAPI:
@@ -67,7 +62,7 @@ def create_app(engine: Engine, config: ServerConfig | None = None) -> FastAPI:
 
     app = FastAPI(title="astraea", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.service = service
-    app.add_middleware(_CountRequests, service=service)
+    app.add_middleware(RequestCounter, metrics=service.metrics)
 
     @app.exception_handler(APIError)
     async def api_error(_: Request, exc: APIError) -> JSONResponse:
@@ -104,21 +99,21 @@ def create_app(engine: Engine, config: ServerConfig | None = None) -> FastAPI:
 
     @app.get("/v1/models")
     async def models(request: Request) -> JSONResponse:
-        _authorize(service, request)
+        authorize(service, request)
         card = model_card(service.config.served_model_name, service.max_context, created)
         return JSONResponse({"object": "list", "data": [card]})
 
     @app.get("/v1/models/{name}")
     async def model(name: str, request: Request) -> JSONResponse:
-        _authorize(service, request)
+        authorize(service, request)
         service.check_model(name)
         return JSONResponse(model_card(name, service.max_context, created))
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:
-        req = await _read(service, request, ChatCompletionRequest)
-        call, claim = service.chat_call(req, _job_header(request, req.astraea_job_id))
-        _admit(service, call, claim)
+        req = await read_body(service, request, ChatCompletionRequest)
+        call, claim = service.chat_call(req, job_header(request, req.astraea_job_id))
+        admit(service, call, claim)
         head = {
             "id": new_id("chatcmpl"),
             "created": now_s(),
@@ -180,9 +175,9 @@ def create_app(engine: Engine, config: ServerConfig | None = None) -> FastAPI:
 
     @app.post("/v1/completions")
     async def completions(request: Request) -> Response:
-        req = await _read(service, request, CompletionRequest)
-        call, claim = service.completion_call(req, _job_header(request, req.astraea_job_id))
-        _admit(service, call, claim)
+        req = await read_body(service, request, CompletionRequest)
+        call, claim = service.completion_call(req, job_header(request, req.astraea_job_id))
+        admit(service, call, claim)
         head = {
             "id": new_id("cmpl"),
             "object": "text_completion",
@@ -223,80 +218,7 @@ def create_app(engine: Engine, config: ServerConfig | None = None) -> FastAPI:
 
 
 # ---- helpers -----------------------------------------------------------------------------------
-def _authorize(service: Service, request: Request) -> None:
-    key = service.config.api_key
-    if key is None:
-        return
-    given = request.headers.get("authorization", "")
-    if not hmac.compare_digest(given.encode(), f"Bearer {key}".encode()):
-        raise APIError(401, "Incorrect API key provided", code="invalid_api_key")
-
-
-async def _read(service: Service, request: Request, cls: type[M]) -> M:
-    """Authorize, bound the body's size, validate it, and check the model name."""
-    _authorize(service, request)
-    limit = service.config.max_body_bytes
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
-        raise APIError(413, f"the body is larger than {limit} bytes", code="body_too_large")
-    body = await request.body()
-    if len(body) > limit:
-        raise APIError(413, f"the body is larger than {limit} bytes", code="body_too_large")
-    try:
-        req = cls.model_validate_json(body)
-    except ValidationError as exc:
-        raise from_validation(exc) from None
-    service.check_model(req.model)  # type: ignore[attr-defined]
-    return req
-
-
-def _job_header(request: Request, body_id: str | None) -> str | None:
-    header = request.headers.get(JOB_HEADER)
-    if header is not None and not 0 < len(header) <= MAX_ID_CHARS:
-        raise APIError(
-            400,
-            f"{JOB_HEADER} must have 1 to {MAX_ID_CHARS} characters",
-            param=JOB_HEADER,
-            code="invalid_value",
-        )
-    return header or body_id
-
-
-def _admit(service: Service, call: Call, claim: Claim) -> None:
-    """Into the bounded admission queue (429 when full), then to the engine thread."""
-    if not service.worker.alive:
-        service.table.unclaim(claim)
-        raise APIError(503, "the engine thread is not running", code="engine_down")
-    try:
-        call.handle.enqueue()
-    except APIError:
-        service.table.unclaim(claim)
-        raise
-    service.worker.submit(call)
-
-
 def _observe(service: Service, call: Call) -> None:
     handle = call.handle
     if handle.first_token is not None:
         service.metrics.ttft.observe(handle.first_token - handle.accepted)
-
-
-class _CountRequests:
-    """Counts every HTTP answer by route and status (pure ASGI: streams pass untouched)."""
-
-    def __init__(self, app: ASGIApp, service: Service) -> None:
-        self.app, self.service = app, service
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path = scope.get("path", "")
-        endpoint = path if path in _ROUTES else "other"
-
-        async def counting_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                self.service.metrics.requests.labels(endpoint, str(message["status"])).inc()
-            await send(message)
-
-        await self.app(scope, receive, counting_send)

@@ -1,0 +1,68 @@
+"""``astraea serve``: flags reach the engine, the scheduler and the server; bad ones exit 2."""
+
+import uvicorn
+
+import astraea.engine
+from tests.fakes import run_cli
+from tests.server.conftest import tiny_engine
+
+
+def test_flags_build_the_engine_and_the_app(monkeypatch, capsys, tiny_model, tokenizer):
+    built, served = {}, {}
+
+    def fake_engine(path, config, policy, scheduler_overrides):
+        built.update(path=path, config=config, policy=policy, overrides=scheduler_overrides)
+        return tiny_engine(tiny_model, tokenizer)
+
+    monkeypatch.setattr(astraea.engine, "Engine", fake_engine)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
+    args = [
+        "serve",
+        "--model",
+        "m.gguf",
+        "--port",
+        "9123",
+        "--policy",
+        "vllm-fcfs",
+        "--block-size",
+        "8",
+        "--gpu-blocks",
+        "64",
+        "--cpu-blocks",
+        "4",
+        "--threads",
+        "1",
+        "--max-num-seqs",
+        "3",
+        "--max-batched-tokens",
+        "512",
+        "--max-steps-per-plan",
+        "4",
+        "--dtype",
+        "float32",
+        "--max-queue",
+        "5",
+        "--job-ttl",
+        "7",
+        "--api-key",
+        "k",
+    ]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    config = built["config"]
+    assert (config.block_size, config.num_gpu_blocks, config.num_cpu_blocks) == (8, 64, 4)
+    assert (config.max_num_seqs, config.max_num_batched_tokens, config.dtype) == (3, 512, "float32")
+    assert built["policy"].name == "vllm-fcfs" and built["overrides"] == {"max_steps_per_plan": 4}
+    assert served["host"] == "127.0.0.1" and served["port"] == 9123
+    settings = served["app"].state.service.config
+    assert (settings.served_model_name, settings.max_queue, settings.job_ttl) == ("m", 5, 7.0)
+    assert settings.api_key == "k"
+
+
+def test_bad_flags_exit_2(capsys):
+    code, _, err = run_cli(["serve", "--policy", "nope"], capsys)
+    assert code == 2 and "unknown policy 'nope'" in err
+    code, _, err = run_cli(["serve", "--policy-param", "novalue"], capsys)
+    assert code == 2 and "KEY=VALUE" in err
+    code, _, err = run_cli(["serve", "--policy", "astraea", "--policy-param", "bogus=1"], capsys)
+    assert code == 2 and "bogus" in err
