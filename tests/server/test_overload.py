@@ -6,6 +6,7 @@ import time
 
 import httpx
 import openai
+import pytest
 
 from tests.server.conftest import MODEL, idle
 from tests.server.test_chat import CALL_TEXT, TOOLS, client, user
@@ -46,6 +47,15 @@ def test_disconnect_while_waiting_for_a_whole_answer(serve):
         raise AssertionError("the answer should take longer than the client waits")
     snap = server.wait_for(idle, timeout=3)
     assert snap["steps"] < 100 and ended(server, "aborted") == 1
+
+
+def test_a_client_that_leaves_before_its_first_token_frees_its_queue_place(serve):
+    server = serve(delay=0.6, max_queue=1)
+    for _ in range(2):  # the second would get 429 if the first still held the place
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(server.root + CHAT, json={**LONG, "stream": True}, timeout=0.2)
+        server.wait_for(idle, timeout=3)
+    assert server.service.admission.count == 0
 
 
 def test_flood_gets_429_with_retry_after_and_then_service_resumes(serve):

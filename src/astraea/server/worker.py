@@ -59,6 +59,9 @@ class EngineWorker:
         self._inbox.put(("submit", call))
 
     def cancel(self, call: Call) -> None:
+        """The client left (call this on the event loop): its place in the admission queue
+        is given up now, the engine drops the call at the next step boundary."""
+        call.handle.dequeue()
         self._inbox.put(("cancel", call))
 
     def snapshot(self) -> concurrent.futures.Future[dict[str, Any]]:
