@@ -352,6 +352,7 @@ def experiment(
 # ---- commands defined in their own modules (astraea/commands/), one line each ----------
 app.command("convert-gguf")(import_module("astraea.commands.convert").convert_gguf_command)
 app.command("serve")(import_module("astraea.commands.serve").serve_command)
+app.command("profile")(import_module("astraea.commands.profile").profile_command)
 
 
 def main(argv: list[str] | None = None) -> None:
