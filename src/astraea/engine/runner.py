@@ -10,6 +10,7 @@ token lists, runs one forward pass, and samples. The engine loop around it (wall
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -62,6 +63,7 @@ class ModelRunner:
         self.device = torch.device(config.device)
         self.pool = KVPool(model.config, config, model.dtype, self.device)
         self.sampler = sampler
+        self.forward_seconds = 0.0  # wall time inside model forward passes, all steps
 
     @classmethod
     def from_checkpoint(
@@ -115,6 +117,9 @@ class ModelRunner:
         max_pos = self.model.config.max_position
         if batch.num_rows and int(batch.positions.max()) >= max_pos:
             raise ValueError(f"position beyond the model's maximum ({max_pos})")
-        return self.model(
+        started = time.perf_counter()
+        logits = self.model(
             batch.input_ids, batch.positions, self.pool.device_cache, batch.meta, batch.sample_rows
         )
+        self.forward_seconds += time.perf_counter() - started
+        return logits
