@@ -4,7 +4,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from astraea.core.kv_cache import BlockCopy, KVCacheManager  # noqa: E402
+from astraea.core.kv_cache import KVCacheManager  # noqa: E402
 from astraea.engine.config import EngineConfig, ModelConfig  # noqa: E402
 from astraea.engine.kv_pool import KVPool  # noqa: E402
 
@@ -88,12 +88,19 @@ def test_a_job_swapped_out_and_back_in_one_plan_gets_its_own_data():
     assert content(pool, kv.table("a")) == [3.0, 4.0]
 
 
-def test_swap_in_then_out_of_one_job_in_one_plan_is_refused():
-    pool, _ = make_pool()
-    copy_in = BlockCopy("a", (0,), (1,), 4)
-    copy_out = BlockCopy("a", (1,), (2,), 4)
-    with pytest.raises(NotImplementedError, match="swap-in then swap-out"):
-        pool.apply([copy_out], [copy_in])
+def test_a_job_swapped_in_and_out_again_in_one_plan_keeps_its_data():
+    pool, kv = make_pool(device_blocks=6, host_blocks=4)
+    kv.ensure_tokens("a", 8)
+    fill(pool, kv.table("a"), 3.0)
+    pool.apply([kv.swap_out("a", 8)], [])
+    kv.ensure_tokens("x", 8)
+    fill(pool, kv.table("x"), 9.0)
+    back = kv.swap_in("a")  # a prefetch ...
+    again = kv.swap_out("a", 8)  # ... reclaimed later in the same plan
+    pool.apply([again], [back])
+    assert content(pool, kv.table("x")) == [9.0, 10.0]
+    pool.apply([], [kv.swap_in("a")])
+    assert content(pool, kv.table("a")) == [3.0, 4.0]
 
 
 def test_device_copy_blocks():

@@ -10,6 +10,7 @@ survives of a job's cache is always a prefix (as with vLLM's hash-chained blocks
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -18,12 +19,15 @@ from astraea.core.block_pool import BlockPool, OutOfBlocksError
 
 @dataclass(frozen=True, slots=True)
 class BlockCopy:
-    """Copy of one job's KV between tiers; ``src[i]`` goes to ``dst[i]``."""
+    """Copy of one job's KV between tiers; ``src[i]`` goes to ``dst[i]``. ``order`` numbers
+    the copies in the order the manager issued them, which an executor must follow: a plan
+    may swap a job in and then out again, or reuse blocks another copy just freed."""
 
     job_id: str
     src: tuple[int, ...]
     dst: tuple[int, ...]
     num_tokens: int
+    order: int = 0
 
 
 def blocks_for(num_tokens: int, block_size: int) -> int:
@@ -45,6 +49,7 @@ class KVCacheManager:
         self._host_tables: dict[str, list[int]] = {}
         self._host_tokens: dict[str, int] = {}
         self.num_evicted_blocks = 0
+        self._copy_order = itertools.count(1)
 
     # ---- queries -------------------------------------------------------------------------
     @property
@@ -193,7 +198,7 @@ class KVCacheManager:
         self._host_tables[job_id] = host
         self._host_tokens[job_id] = num_tokens
         self.device.free(table)
-        return BlockCopy(job_id, tuple(table), tuple(host), num_tokens)
+        return BlockCopy(job_id, tuple(table), tuple(host), num_tokens, next(self._copy_order))
 
     def swap_in(self, job_id: str) -> BlockCopy:
         """Bring the job's host blocks back to new device blocks (caller checked room)."""
@@ -202,7 +207,7 @@ class KVCacheManager:
         self.allocate(job_id, len(host))
         dst = self._tables[job_id][-len(host) :]
         self.host.free(host)
-        return BlockCopy(job_id, tuple(host), tuple(dst), num_tokens)
+        return BlockCopy(job_id, tuple(host), tuple(dst), num_tokens, next(self._copy_order))
 
     # ---- invariants ----------------------------------------------------------------------------
     def check_integrity(self) -> None:

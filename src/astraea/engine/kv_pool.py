@@ -47,35 +47,30 @@ class KVPool:
         return self.device_blocks.view(layers, heads, blocks * size, dim)
 
     def apply(self, swap_out: Sequence[BlockCopy], swap_in: Sequence[BlockCopy]) -> None:
-        """Run a plan's copies before its compute.
+        """Run a plan's copies before its compute, in the order the KV manager issued them
+        (``BlockCopy.order``): a swap-in may read host blocks a later swap-out reuses, a
+        job may be swapped in and out again within one plan. Consecutive copies of one
+        direction touch disjoint blocks, so each such run is one gather and one scatter."""
+        copies = sorted(
+            [(c.order, True, c) for c in swap_out] + [(c.order, False, c) for c in swap_in],
+            key=lambda item: item[0],
+        )
+        run: list[BlockCopy] = []
+        for i, (_, out, copy) in enumerate(copies):
+            run.append(copy)
+            if i + 1 == len(copies) or copies[i + 1][1] != out:
+                self._copy(run, out)
+                run = []
 
-        The plan holds two lists, not one ordered log, so the order is recovered from the
-        data: a job swapped out and back in the same plan reads the host blocks its swap-out
-        just wrote; any other swap-in reads its host blocks before the swap-outs run, since
-        a swap-out may reuse host blocks that swap-in has just freed."""
-        if not swap_out and not swap_in:
-            return
-        out_jobs = {c.job_id for c in swap_out}
-        early = [c for c in swap_in if c.job_id not in out_jobs]
-        late = [c for c in swap_in if c.job_id in out_jobs]
-        _check_no_in_then_out(swap_out, late)
-        staged = self._read(self.host_blocks, early)
-        if swap_out:
-            src, dst = _ids(swap_out, self.device_blocks.device)
-            moved = self.device_blocks.index_select(2, src).to(self.host_blocks.device)
-            self.host_blocks.index_copy_(2, dst.to(self.host_blocks.device), moved)
-        if late:
-            staged = staged + self._read(self.host_blocks, late)
-        for data, dst in staged:
-            self.device_blocks.index_copy_(2, dst, data.to(self.device_blocks.device))
-
-    def _read(
-        self, host: torch.Tensor, copies: Sequence[BlockCopy]
-    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        if not copies:
-            return []
-        src, dst = _ids(copies, host.device)
-        return [(host.index_select(2, src), dst.to(self.device_blocks.device))]
+    def _copy(self, copies: Sequence[BlockCopy], out: bool) -> None:
+        src_tier, dst_tier = (
+            (self.device_blocks, self.host_blocks)
+            if out
+            else (self.host_blocks, self.device_blocks)
+        )
+        src = _ids([b for c in copies for b in c.src], src_tier.device)
+        dst = _ids([b for c in copies for b in c.dst], dst_tier.device)
+        dst_tier.index_copy_(2, dst, src_tier.index_select(2, src).to(dst_tier.device))
 
     def copy_blocks(self, src: Sequence[int], dst: Sequence[int]) -> None:
         """Device-to-device block copy (copy-on-write of a shared prefix, for later use)."""
@@ -84,21 +79,5 @@ class KVPool:
         self.device_blocks.index_copy_(2, d, self.device_blocks.index_select(2, s))
 
 
-def _ids(copies: Sequence[BlockCopy], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    src = [b for c in copies for b in c.src]
-    dst = [b for c in copies for b in c.dst]
-    return (
-        torch.tensor(src, dtype=torch.long, device=device),
-        torch.tensor(dst, dtype=torch.long, device=device),
-    )
-
-
-def _check_no_in_then_out(swap_out: Sequence[BlockCopy], late: Sequence[BlockCopy]) -> None:
-    """A job swapped in and then out again within one plan would need the opposite order;
-    the scheduler does not do that today, so refuse loudly rather than copy stale data."""
-    for copy_in in late:
-        for copy_out in swap_out:
-            if copy_out.job_id == copy_in.job_id and not set(copy_in.src) <= set(copy_out.dst):
-                raise NotImplementedError(
-                    f"job {copy_in.job_id}: swap-in then swap-out in one plan is not supported"
-                )
+def _ids(blocks: list[int], device: torch.device) -> torch.Tensor:
+    return torch.tensor(blocks, dtype=torch.long, device=device)
