@@ -58,7 +58,7 @@ def profile_command(
         raise ValueError(
             f"profile needs the engine extra (pip install 'astraea[engine]'): {exc}"
         ) from exc
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
     from astraea.cli import console
     from astraea.sim.profiles import save_profile
@@ -82,16 +82,16 @@ def profile_command(
     del checkpoint  # the float32 copies of the weights
     capacity = num_gpu_blocks * block_size
     grid = profile_grid(capacity, runner.model.config.max_position, block_size, quick)
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+    columns = [TextColumn("{task.description:40}"), BarColumn(), TaskProgressColumn()]
     with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
-        task = bar.add_task("timing steps", total=len(grid))
+        task = bar.add_task("timing steps", total=1.0)
         result = profile_engine(
             runner,
             name,
             quick=quick,
             repeats=repeats,
             grid=grid,
-            on_point=lambda m: bar.update(task, advance=1, description=m.shape.label()),
+            on_progress=lambda done, label: bar.update(task, completed=done, description=label),
         )
     path = save_profile(result.profile, out or Path("profiles") / f"engine-{name}.json")
     p, fit = result.profile, result.fit

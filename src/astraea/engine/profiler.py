@@ -123,8 +123,11 @@ def profile_grid(
     return [s for s in shapes if fits(s)]
 
 
-def time_shape(runner: ModelRunner, shape: Shape, repeats: int, seed: int = 0) -> Measurement:
-    """Median wall time of ``runner.execute`` on one plan of ``shape`` (after one warm-up)."""
+def shape_plan(
+    runner: ModelRunner, shape: Shape, seed: int = 0
+) -> tuple[StepPlan, dict[str, list[int]]]:
+    """A plan of ``shape`` over block tables of a fresh ``KVCacheManager`` (its blocks may
+    overlap another plan's: only the timing matters), with random token ids."""
     cfg = runner.config
     kv = KVCacheManager(cfg.num_gpu_blocks, 0, cfg.block_size)
     rng = random.Random(seed)
@@ -141,13 +144,33 @@ def time_shape(runner: ModelRunner, shape: Shape, repeats: int, seed: int = 0) -
     plan = StepPlan(
         seqs=seqs, num_prefill_tokens=prefill, num_decode_seqs=decode, sum_kv_tokens=kv_tokens
     )
-    runner.execute(plan, tokens)  # warm-up: allocator, caches
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        runner.execute(plan, tokens)  # returns Python ints: the device has finished
-        samples.append(time.perf_counter() - started)
-    return Measurement(shape, statistics.median(samples), tuple(samples))
+    return plan, tokens
+
+
+def time_grid(
+    runner: ModelRunner,
+    grid: Sequence[Shape],
+    repeats: int,
+    on_progress: Callable[[float, str], None] | None = None,
+) -> list[Measurement]:
+    """Median wall time of ``runner.execute`` per shape. The grid is timed in rounds (one
+    warm-up, then ``repeats``), so a burst of other work on a shared machine spoils one
+    sample of many points rather than every sample of one."""
+    plans = [shape_plan(runner, shape, seed=i) for i, shape in enumerate(grid)]
+    samples: list[list[float]] = [[] for _ in grid]
+    total = len(grid) * (repeats + 1)
+    for r in range(repeats + 1):
+        for i, (plan, tokens) in enumerate(plans):
+            started = time.perf_counter()
+            runner.execute(plan, tokens)  # returns Python ints: the device has finished
+            if r:  # round 0 warms up allocator and caches
+                samples[i].append(time.perf_counter() - started)
+            if on_progress is not None:
+                on_progress((r * len(grid) + i + 1) / total, grid[i].label())
+    return [
+        Measurement(shape, statistics.median(s), tuple(s))
+        for shape, s in zip(grid, samples, strict=True)
+    ]
 
 
 def nnls(matrix: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -216,10 +239,11 @@ def profile_engine(
     *,
     quick: bool = False,
     repeats: int | None = None,
-    on_point: Callable[[Measurement], None] | None = None,
+    on_progress: Callable[[float, str], None] | None = None,
     grid: Sequence[Shape] | None = None,
 ) -> EngineProfile:
-    """Time the grid, fit the cost model, measure the host link: a profile of this engine."""
+    """Time the grid, fit the cost model, measure the host link: a profile of this engine.
+    ``on_progress(fraction_done, shape_label)`` follows the timing."""
     cfg = runner.config
     capacity = cfg.num_gpu_blocks * cfg.block_size
     if grid is None:
@@ -227,11 +251,7 @@ def profile_engine(
     if len(grid) < 4:
         raise ValueError(f"only {len(grid)} grid points fit a KV pool of {capacity} tokens")
     repeats = repeats or (2 if quick else 3)
-    measurements = []
-    for i, shape in enumerate(grid):
-        measurements.append(time_shape(runner, shape, repeats, seed=i))
-        if on_point is not None:
-            on_point(measurements[-1])
+    measurements = time_grid(runner, grid, repeats, on_progress)
     features = [m.shape.features for m in measurements]
     fit = fit_cost_model(features, [m.seconds for m in measurements])
     link = measure_host_link(runner, num_blocks=8 if quick else 32, repeats=repeats + 2)
