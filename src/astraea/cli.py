@@ -9,10 +9,24 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from astraea.commands.options import (
+    JobsOpt,
+    JsonOpt,
+    PlotOpt,
+    ProfileOpt,
+    RateOpt,
+    SeedOpt,
+    TraceFormatOpt,
+    TraceOpt,
+    WorkloadOpt,
+    command_line,
+    console,
+    invoked,
+    load_jobs,
+)
 from astraea.core.job import JobSpec
 
 app = typer.Typer(
@@ -22,39 +36,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console() if sys.stdout.isatty() else Console(width=160)
 
-WorkloadOpt = Annotated[
-    str | None,
-    typer.Option("--workload", "-w", help="Built-in workload: infercept, autellix, continuum."),
-]
-TraceOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--trace", "-t", help="JSONL trace file (docs/trace-format.md) instead of a workload."
-    ),
-]
-JobsOpt = Annotated[
-    int, typer.Option("--jobs", "-n", min=1, help="Jobs to generate (workload only).")
-]
-RateOpt = Annotated[float, typer.Option("--rate", "-r", help="Poisson arrival rate, jobs/s (> 0).")]
-TraceFormatOpt = Annotated[
-    str,
-    typer.Option(
-        "--trace-format",
-        help="Format of --trace: jsonl (ours), infercept (InferCept dataset JSON; arrivals "
-        "Poisson at --rate) or mooncake (Mooncake request JSONL, sessions grouped into jobs).",
-    ),
-]
-SeedOpt = Annotated[int, typer.Option("--seed", "-s", help="Seed of the workload generator.")]
-ProfileOpt = Annotated[
-    str,
-    typer.Option(
-        "--profile", "-p", help="Cost profile name (see `astraea list`) or a profile JSON file."
-    ),
-]
-JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the aggregates as JSON here.")]
-PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write a PNG figure here.")]
 MaxSeqsOpt = Annotated[
     int | None, typer.Option("--max-num-seqs", min=1, help="Max running sequences (default 256).")
 ]
@@ -77,43 +59,6 @@ SUMMARY_COLUMNS = [
     ("preemptions", "preempt"),
     ("recomputed_tokens", "recomputed tok"),
 ]
-
-
-def _load_jobs(
-    workload: str | None,
-    trace: Path | None,
-    jobs: int,
-    rate: float,
-    seed: int,
-    trace_format: str = "jsonl",
-) -> tuple[list[JobSpec], dict[str, Any]]:
-    from astraea.workloads import (
-        generate_workload,
-        load_infercept_dataset,
-        load_mooncake_trace,
-        read_trace,
-    )
-
-    if (workload is None) == (trace is None):
-        raise typer.BadParameter("give exactly one of --workload NAME or --trace FILE")
-    if trace is not None:
-        source = {"trace": str(trace), "trace_format": trace_format}
-        if trace_format == "jsonl":
-            return read_trace(trace), source
-        if trace_format == "infercept":  # no arrival times in the file: Poisson at --rate
-            return load_infercept_dataset(trace, rate=rate, seed=seed), {**source, "rate": rate}
-        if trace_format == "mooncake":
-            return load_mooncake_trace(trace), source
-        raise typer.BadParameter(
-            f"unknown --trace-format {trace_format!r}; use jsonl, infercept or mooncake"
-        )
-    assert workload is not None
-    return generate_workload(workload, jobs, rate, seed), {
-        "workload": workload,
-        "jobs_requested": jobs,
-        "rate": rate,
-        "seed": seed,
-    }
 
 
 def _overrides(max_num_seqs: int | None, max_batched_tokens: int | None) -> dict[str, int]:
@@ -180,7 +125,7 @@ def _print_table(summaries: list[dict[str, Any]], title: str) -> None:
 
 def _write_json(path: Path, payload: Any) -> None:
     """Write JSON results; each object records the command line that made it."""
-    command = "astraea " + " ".join(sys.argv[1:])
+    command = command_line()
     rows = payload if isinstance(payload, list) else [payload]
     for row in rows:
         row.setdefault("command", command)
@@ -230,7 +175,7 @@ def simulate(
     slowdown: SlowdownOpt = True,
 ) -> None:
     """Simulate one policy on a workload or trace and print its JCT table."""
-    specs, source = _load_jobs(workload, trace, jobs, rate, seed, trace_format)
+    specs, source = load_jobs(workload, trace, jobs, rate, seed, trace_format)
     (report,) = _run_policies(
         specs, [policy], profile, _overrides(max_num_seqs, max_batched_tokens), slowdown
     )
@@ -259,7 +204,7 @@ def compare(
     names = [p.strip() for p in policies.split(",") if p.strip()]
     if not names:
         raise typer.BadParameter("--policies needs at least one policy name")
-    specs, source = _load_jobs(workload, trace, jobs, rate, seed, trace_format)
+    specs, source = load_jobs(workload, trace, jobs, rate, seed, trace_format)
     reports = _run_policies(
         specs, names, profile, _overrides(max_num_seqs, max_batched_tokens), slowdown
     )
@@ -344,19 +289,19 @@ def experiment(
         )
     keep = tuple(p.strip() for p in policies.split(",") if p.strip()) if policies else None
     options = Options(quick=quick, num_jobs=jobs, seed=seed, policies=keep)
-    run_experiment(
-        name, options, out, workers, command="astraea " + " ".join(sys.argv[1:]), console=console
-    )
+    run_experiment(name, options, out, workers, command=command_line(), console=console)
 
 
 # ---- commands defined in their own modules (astraea/commands/), one line each ----------
 app.command("convert-gguf")(import_module("astraea.commands.convert").convert_gguf_command)
 app.command("serve")(import_module("astraea.commands.serve").serve_command)
 app.command("profile")(import_module("astraea.commands.profile").profile_command)
+app.command("bench")(import_module("astraea.commands.bench").bench_command)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: usage and input errors become one line on stderr and exit status 2."""
+    invoked[:] = sys.argv[1:] if argv is None else argv
     command = typer.main.get_command(app)
     try:
         command.main(args=argv, prog_name="astraea", standalone_mode=False)

@@ -60,7 +60,7 @@ def profile_command(
         ) from exc
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
-    from astraea.cli import console
+    from astraea.commands.options import console
     from astraea.sim.profiles import save_profile
 
     config = EngineConfig(

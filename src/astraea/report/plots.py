@@ -49,23 +49,30 @@ def plot_simulation(report: SimulationReport, path: Path) -> None:
 
 def plot_comparison(reports: Sequence[SimulationReport], path: Path) -> None:
     """JCT CDF per policy, and average / p99 JCT bars, all on the same jobs."""
+    plot_jct_comparison(
+        [r.summary["policy"] for r in reports], [[m.jct for m in r.jobs] for r in reports], path
+    )
+
+
+def plot_jct_comparison(names: Sequence[str], jcts: Sequence[Sequence[float]], path: Path) -> None:
+    """JCT CDF per run, and average / p99 JCT bars (simulated or measured runs alike)."""
+    from astraea.metrics.jct import percentile
+
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    names = [r.summary["policy"] for r in reports]
-    for report, name in zip(reports, names, strict=True):
-        _cdf(left, [m.jct for m in report.jobs], name)
+    for values, name in zip(jcts, names, strict=True):
+        if values:
+            _cdf(left, values, name)
     left.set(xlabel="job completion time (s)", ylabel="fraction of jobs", title="JCT CDF")
     left.legend()
     left.grid(alpha=0.3)
-    x = range(len(reports))
+    x = range(len(names))
     width = 0.38
-    right.bar(
-        [i - width / 2 for i in x], [r.summary["avg_jct"] for r in reports], width, label="avg"
-    )
-    right.bar(
-        [i + width / 2 for i in x], [r.summary["p99_jct"] for r in reports], width, label="p99"
-    )
-    right.set_xticks(list(x), names, rotation=20)
-    right.set(ylabel="JCT (s)", title="JCT by policy")
+    avg = [sum(v) / len(v) if v else 0.0 for v in jcts]
+    p99 = [percentile(v, 99) if v else 0.0 for v in jcts]
+    right.bar([i - width / 2 for i in x], avg, width, label="avg")
+    right.bar([i + width / 2 for i in x], p99, width, label="p99")
+    right.set_xticks(list(x), list(names), rotation=20)
+    right.set(ylabel="JCT (s)", title="JCT by run")
     right.legend()
     right.grid(alpha=0.3, axis="y")
     _save(fig, path)
