@@ -297,6 +297,7 @@ app.command("convert-gguf")(import_module("astraea.commands.convert").convert_gg
 app.command("serve")(import_module("astraea.commands.serve").serve_command)
 app.command("profile")(import_module("astraea.commands.profile").profile_command)
 app.command("bench")(import_module("astraea.commands.bench").bench_command)
+app.command("demo")(import_module("astraea.commands.demo").demo_command)
 
 
 def main(argv: list[str] | None = None) -> None:
