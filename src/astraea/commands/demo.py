@@ -72,15 +72,14 @@ def demo_command(
         TimeElapsedColumn(),
         console=console,
     ) as progress:
-        tasks = {p: progress.add_task(p, total=len(specs)) for p in names}
-        current: list[str] = []
+        tasks: list = []
         reports = bench_policies(
             lambda p: Engine(checkpoint, config, p, scheduler_overrides=overrides),
             specs,
             names,
             options,
-            on_start=lambda p: current.append(p),
-            on_job_done=lambda _: progress.advance(tasks[current[-1]]),
+            on_start=lambda p: tasks.append(progress.add_task(p, total=len(specs))),
+            on_job_done=lambda _: progress.advance(tasks[-1]),
         )
     summaries = [r.summary for r in reports]
     _print(summaries, jobs, rate)
