@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import random
-import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import write_result
+from _common import rss_mb, slope_per_1000, write_result
 
 WORDS = [
     "agent",
@@ -42,21 +40,8 @@ WORDS = [
 ]
 
 
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 def text(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(words))
-
-
-def slope_mb_per_1000(points: list[tuple[int, float]]) -> float:
-    """Least-squares slope of RSS (MB) against requests, per 1,000 requests."""
-    xs, ys = [p[0] for p in points], [p[1] for p in points]
-    mx, my = statistics.mean(xs), statistics.mean(ys)
-    var = sum((x - mx) ** 2 for x in xs)
-    return 1000 * sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -118,7 +103,7 @@ def run(args: argparse.Namespace) -> dict:
     engine.check_integrity()
     kv.check_integrity()
     second_half = [p for p in samples if p[0] > args.requests // 2]
-    slope = slope_mb_per_1000(second_half)
+    slope = slope_per_1000(second_half)
     leaked = kv.num_owned_device_blocks + (kv.host.num_used if kv.host else 0)
     return {
         "requests": finished,
