@@ -195,3 +195,23 @@ def test_models_health_and_metrics(serve):
     ):
         assert line in text, line
     assert "astraea_job_completion_seconds_bucket" in text and "astraea_kv_actions" in text
+
+
+def test_chat_answer_without_tool_calls_waits_on_the_named_tool(serve):
+    """``astraea bench`` keeps a job open over plain answers and names its tool."""
+    server = serve()
+    api = client(server)
+    body = {"astraea_last": False, "astraea_tool": "search", "ignore_eos": True}
+    first = [user("say:ok")]
+    answer = api.chat.completions.create(
+        model=MODEL, messages=first, max_tokens=3, extra_body=body,
+        extra_headers={"X-Astraea-Job-Id": "agent-1"},
+    )  # fmt: skip
+    assert server.engine.scheduler.jobs["agent-1"].segment.tool.name == "search"
+    follow = [*first, {"role": "assistant", "content": answer.choices[0].message.content},
+              user("say:done")]  # fmt: skip
+    api.chat.completions.create(
+        model=MODEL, messages=follow, max_tokens=3, extra_body={"astraea_last": True},
+        extra_headers={"X-Astraea-Job-Id": "agent-1"},
+    )  # fmt: skip
+    server.wait_for(idle)

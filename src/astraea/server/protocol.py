@@ -95,6 +95,8 @@ class _Generation(_Request):
     astraea_job_id: Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)] | None = None
     astraea_tool_latency: Annotated[float, Field(ge=0.0, le=86400.0)] | None = None
     astraea_last: bool | None = None  # force whether this call ends its job
+    # the tool the client calls after this answer when the answer names none (its category)
+    astraea_tool: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
     @property
     def stops(self) -> tuple[str, ...]:
@@ -129,7 +131,6 @@ class CompletionRequest(_Generation):
     echo: Literal[False] = False
     logprobs: None = None
     suffix: None = None
-    astraea_tool: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
     @model_validator(mode="after")
     def _one_prompt(self) -> CompletionRequest:

@@ -80,7 +80,7 @@ class Service:
                 ends = last if req.astraea_last is not None or last else not calls
                 return Verdict(
                     ends_job=ends,
-                    tool=calls[0].name if calls else "tool",
+                    tool=calls[0].name if calls else req.astraea_tool or "tool",
                     tool_latency=req.astraea_tool_latency,
                     chat_key=answer_key(keys[-1], content, calls),
                     chat_len=len(req.messages) + 1,
@@ -89,6 +89,7 @@ class Service:
 
             call = self._call(claim, prompt, params, last, conclude, base, full, req)
             call.prefix = forced
+            call.tool_guess = req.astraea_tool or "tool"
         except BaseException:
             self.table.unclaim(claim)
             raise
