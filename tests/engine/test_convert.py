@@ -138,6 +138,8 @@ def test_tiny_round_trip_and_transformers_parity(tmp_path, tie):
     assert tok_config["chat_template"] == TEMPLATE
     assert tok_config["tokenizer_class"] == "PreTrainedTokenizerFast"
     assert (tok_config["bos_token"], tok_config["eos_token"]) == ("<|im_start|>", "<|im_end|>")
+    mode = (out / "config.json").stat().st_mode
+    assert (out / "model.safetensors").stat().st_mode == mode  # not safetensors' 0600
     gen = json.loads((out / "generation_config.json").read_text())
     assert gen == {"bos_token_id": 256, "eos_token_id": 257, "pad_token_id": 257}
     check_round_trip(checkpoint, out)

@@ -72,13 +72,16 @@ def write_hf_dir(
     for stale in out.glob("*.safetensors*"):  # extra shards would be loaded too
         stale.unlink()
     config, tok = checkpoint.config, checkpoint.tokenizer
-    _save_weights(checkpoint.tensors, config.tie_embeddings, getattr(torch, dtype), out)
     special = _special_tokens(config, tok)
     tok.backend.save(str(out / "tokenizer.json"))
     _write_json(out / "config.json", hf_config_dict(config, dtype, special["pad_token_id"]))
     _write_json(out / "generation_config.json", _generation_config(special))
     _write_json(out / "special_tokens_map.json", _special_tokens_map(special))
     _write_json(out / "tokenizer_config.json", _tokenizer_config(config, tok, special))
+    _save_weights(checkpoint.tensors, config.tie_embeddings, getattr(torch, dtype), out)
+    # safetensors creates its file 0600; give it the mode the other files got (umask), so a
+    # server running as another user can read the directory.
+    (out / WEIGHTS_FILE).chmod((out / "config.json").stat().st_mode & 0o777)
     return out
 
 
