@@ -298,6 +298,7 @@ app.command("serve")(import_module("astraea.commands.serve").serve_command)
 app.command("profile")(import_module("astraea.commands.profile").profile_command)
 app.command("bench")(import_module("astraea.commands.bench").bench_command)
 app.command("demo")(import_module("astraea.commands.demo").demo_command)
+import_module("astraea.commands.serve_vllm").register(app)  # `astraea serve-vllm`
 
 
 def main(argv: list[str] | None = None) -> None:
