@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +128,4 @@ def test_plugin_module_imports_without_vllm_and_says_what_is_missing() -> None:
         _ = plugin.AstraeaScheduler
     with pytest.raises(AttributeError):
         _ = plugin.Nothing
+    assert "needs vLLM" in (vllm_unavailable(Path(sys.executable)) or "")

@@ -32,8 +32,9 @@ def vllm_unavailable(python: Path) -> str | None:
     """Why vLLM with the plugin cannot start from ``python`` (None: it can)."""
     if not python.exists():
         return f"{python} not found (run benchmarks/setup_vllm.sh)"
+    module, name = SCHEDULER_CLS.rsplit(".", 1)  # importing it imports vLLM's scheduler
     probe = subprocess.run(
-        [str(python), "-c", f"import vllm.entrypoints.openai.api_server, {SCHEDULER_CLS}"],
+        [str(python), "-c", f"from {module} import {name}"],
         capture_output=True,
         text=True,
     )
