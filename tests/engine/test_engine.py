@@ -10,11 +10,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from astraea.core.job import JobStatus, KVLocation  # noqa: E402
+from astraea.core.plan import ScheduledSeq  # noqa: E402
 from astraea.core.policy import KVAction, Policy  # noqa: E402
 from astraea.engine.config import EngineConfig  # noqa: E402
 from astraea.engine.engine import Engine  # noqa: E402
 from astraea.engine.model import LlamaModel  # noqa: E402
-from astraea.engine.runner import ModelRunner  # noqa: E402
+from astraea.engine.runner import ModelRunner, split_by_cost  # noqa: E402
 from astraea.engine.sampling import SamplingParams, sample  # noqa: E402
 from tests.engine.driver import Driver  # noqa: E402
 from tests.engine.test_runner import TINY, random_tensors  # noqa: E402
@@ -39,9 +40,14 @@ class ToolAction(Policy):
         return self.action
 
 
-def tiny_engine(model, policy="astraea", host_blocks=0, **overrides) -> Engine:
+def tiny_engine(model, policy="astraea", host_blocks=0, workers=1, **overrides) -> Engine:
     config = EngineConfig(
-        dtype="float32", block_size=4, num_gpu_blocks=40, num_cpu_blocks=host_blocks, num_threads=1
+        dtype="float32",
+        block_size=4,
+        num_gpu_blocks=40,
+        num_cpu_blocks=host_blocks,
+        num_threads=1,
+        num_workers=workers,
     )
     runner = ModelRunner(model, config)
     return Engine(runner, policy=policy, scheduler_overrides=overrides, check_integrity=True)
@@ -105,6 +111,27 @@ def test_batched_generate_equals_one_at_a_time_and_the_runner(tiny_model):
         assert out.finish_reason == "length" and out.text == ""
     assert engine.scheduler.jobs == {} and engine.num_finished_jobs == 4
     assert engine.scheduler.kv.device.num_free == 40
+
+
+def test_forward_split_across_worker_threads_gives_the_same_tokens(tiny_model):
+    params = SamplingParams(max_tokens=6)
+    split = tiny_engine(tiny_model, workers=3, max_num_batched_tokens=8)
+    whole = tiny_engine(tiny_model, max_num_batched_tokens=8)
+    assert [o.token_ids for o in split.generate(PROMPTS, params)] == [
+        o.token_ids for o in whole.generate(PROMPTS, params)
+    ]
+    assert split.scheduler.kv.device.num_free == 40
+
+
+def test_split_by_cost_keeps_whole_sequences_in_balanced_groups():
+    seqs = [ScheduledSeq(f"j{i}", 10 * i, n, True, []) for i, n in enumerate([1, 1, 9, 1, 30, 2])]
+    groups = split_by_cost(seqs, 2)
+    assert sorted(s.job_id for g in groups for s in g) == sorted(s.job_id for s in seqs)
+    assert [s.job_id for s in groups[0]] == sorted(s.job_id for s in groups[0])  # plan order
+    loads = [sum(s.num_new_tokens for s in g) for g in groups]
+    assert max(loads) - min(loads) <= 25  # the 30-token chunk alone against the rest
+    assert split_by_cost(seqs[:1], 4) == [seqs[:1]]
+    assert len(split_by_cost(seqs[:2], 4)) == 2  # no empty groups
 
 
 def test_multi_step_plans_and_seeded_sampling_ignore_the_batch(tiny_model):

@@ -79,6 +79,10 @@ class EngineConfig:
     max_num_seqs: int = 256
     max_num_batched_tokens: int = 8192
     num_threads: int | None = None  # torch intra-op threads on the CPU; None: torch's default
+    # Forward passes split by sequence across this many Python threads, each running its own
+    # torch ops with ``num_threads`` (default 1) intra-op threads. On a small shared CPU this
+    # beats one team of OpenMP threads, whose barriers stall whenever any core is taken.
+    num_workers: int = 1
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -91,6 +95,8 @@ class EngineConfig:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if not isinstance(self.num_cpu_blocks, int) or self.num_cpu_blocks < 0:
             raise ValueError(f"num_cpu_blocks must be an integer >= 0, got {self.num_cpu_blocks}")
+        if not isinstance(self.num_workers, int) or self.num_workers < 1:
+            raise ValueError(f"num_workers must be an integer >= 1, got {self.num_workers!r}")
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"num_threads must be >= 1, got {self.num_threads}")
 

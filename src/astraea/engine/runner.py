@@ -12,11 +12,12 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
 
-from astraea.core.plan import StepPlan
+from astraea.core.plan import ScheduledSeq, StepPlan
 from astraea.engine.batch import StepBatch, build_batch
 from astraea.engine.config import EngineConfig
 from astraea.engine.kv_pool import KVPool
@@ -32,6 +33,27 @@ _DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32, "float16": torc
 def greedy(logits: torch.Tensor, jobs: Sequence[str]) -> list[int]:
     """Arg-max sampling; temperature / top-p samplers plug in with the same signature."""
     return logits.argmax(dim=-1).tolist()
+
+
+def split_by_cost(seqs: Sequence[ScheduledSeq], parts: int) -> list[list[ScheduledSeq]]:
+    """Whole sequences into at most ``parts`` non-empty groups of about equal work (rows to
+    compute, plus a little per sequence and per context token), plan order kept inside each
+    group; the groups touch disjoint KV slots, so they can run at the same time."""
+    if parts <= 1 or len(seqs) <= 1:
+        return [list(seqs)]
+    load = [0.0] * parts
+    owner: dict[int, int] = {}
+    by_cost = sorted(range(len(seqs)), key=lambda i: -_cost(seqs[i]))
+    for i in by_cost:
+        g = min(range(parts), key=load.__getitem__)
+        owner[i] = g
+        load[g] += _cost(seqs[i])
+    groups = [[s for i, s in enumerate(seqs) if owner[i] == g] for g in range(parts)]
+    return [g for g in groups if g]
+
+
+def _cost(seq: ScheduledSeq) -> float:
+    return seq.num_new_tokens + 4 + seq.kv_len / 64
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -56,8 +78,15 @@ class ModelRunner:
     """Model + KV tiers; ``execute`` runs one step of a scheduler plan."""
 
     def __init__(self, model: LlamaModel, config: EngineConfig, sampler: Sampler = greedy) -> None:
-        if config.num_threads is not None:
+        if config.num_threads is not None and config.num_workers == 1:
             torch.set_num_threads(config.num_threads)
+        self._workers: ThreadPoolExecutor | None = None
+        if config.num_workers > 1:
+            threads = config.num_threads or 1
+            self._workers = ThreadPoolExecutor(
+                config.num_workers, "astraea-forward", initializer=torch.set_num_threads,
+                initargs=(threads,),
+            )  # fmt: skip
         self.model = model
         self.config = config
         self.device = torch.device(config.device)
@@ -108,18 +137,29 @@ class ModelRunner:
             raise ValueError(f"step {step} of a {plan.num_steps}-step plan")
         if not plan.seqs:
             return [], torch.empty(0, self.model.config.vocab_size)
-        batch = build_batch(plan.seqs, token_ids, self.block_size, step, self.device)
-        return batch.sample_jobs, self.forward(batch)
+        groups = split_by_cost(plan.seqs, self.config.num_workers)
+        batches = [build_batch(g, token_ids, self.block_size, step, self.device) for g in groups]
+        jobs = [job for batch in batches for job in batch.sample_jobs]
+        if len(batches) == 1:
+            return jobs, self.forward(batches[0])
+        started = time.perf_counter()
+        assert self._workers is not None
+        parts = [f.result() for f in [self._workers.submit(self._run, b) for b in batches]]
+        self.forward_seconds += time.perf_counter() - started
+        return jobs, torch.cat(parts)
 
-    @torch.inference_mode()
     def forward(self, batch: StepBatch) -> torch.Tensor:
         """Logits of the batch's sampling rows (float32 [rows, vocab])."""
+        started = time.perf_counter()
+        logits = self._run(batch)
+        self.forward_seconds += time.perf_counter() - started
+        return logits
+
+    @torch.inference_mode()  # thread-local: entered on whichever thread runs the pass
+    def _run(self, batch: StepBatch) -> torch.Tensor:
         max_pos = self.model.config.max_position
         if batch.num_rows and int(batch.positions.max()) >= max_pos:
             raise ValueError(f"position beyond the model's maximum ({max_pos})")
-        started = time.perf_counter()
-        logits = self.model(
+        return self.model(
             batch.input_ids, batch.positions, self.pool.device_cache, batch.meta, batch.sample_rows
         )
-        self.forward_seconds += time.perf_counter() - started
-        return logits
