@@ -85,6 +85,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--model-dir", type=Path, default=ROOT / "out" / "smollm2-hf")
     p.add_argument("--vllm-python", type=Path, default=ROOT / ".venv-vllm" / "bin" / "python")
     p.add_argument("--require-vllm", action="store_true", help="fail if vLLM cannot run")
+    p.add_argument("--ours-omp", action="store_true", help="ours on OpenMP threads, 1 worker")
     p.add_argument("--agree-tokens", type=int, default=8)
     return p.parse_args()
 
@@ -103,7 +104,12 @@ def ensure_hf_dir(path: Path) -> Path:
 def start_ours(model_dir: Path, dtype: str, args: argparse.Namespace) -> tuple[Any, Run]:
     from astraea.engine import Engine, EngineConfig, SamplingParams
 
-    config = EngineConfig(dtype=dtype, num_threads=args.threads)
+    # one single-threaded forward worker per core (EngineConfig.num_workers); --ours-omp
+    # runs one forward pass on a team of args.threads OpenMP threads instead
+    workers = 1 if args.ours_omp else args.threads
+    config = EngineConfig(
+        dtype=dtype, num_threads=args.threads if args.ours_omp else 1, num_workers=workers
+    )
     engine = Engine(model_dir, config, policy=args.policy)
 
     def run(prompts: list[list[int]], max_tokens: int) -> tuple[float, list[list[int]]]:
@@ -265,6 +271,9 @@ def main() -> None:
             "prompt_tokens_mean": statistics.fmean(map(len, prompts)),
             "max_tokens": args.max_tokens,
             "threads": args.threads,
+            "ours_parallelism": f"{args.threads} OpenMP threads"
+            if args.ours_omp
+            else f"{args.threads} forward workers x 1 thread",
             "repeats": args.repeats,
             "policy": args.policy,
             "greedy": True,

@@ -46,17 +46,20 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    import torch
-
     from astraea.engine import Engine, EngineConfig, load_checkpoint
     from astraea.engine.replay import agent_trace
     from astraea.loadgen import BenchOptions, run_bench
     from astraea.loadgen.live import bench_policies
 
-    torch.set_num_threads(args.threads)
     specs = agent_trace(args.jobs, args.rate, args.seed)
     checkpoint = load_checkpoint()
-    config = EngineConfig(dtype="float32", num_gpu_blocks=args.gpu_blocks, num_cpu_blocks=256)
+    config = EngineConfig(
+        dtype="float32",
+        num_gpu_blocks=args.gpu_blocks,
+        num_cpu_blocks=256,
+        num_threads=1,
+        num_workers=args.threads,
+    )
     overrides = {
         "max_num_seqs": args.max_num_seqs,
         "max_num_batched_tokens": args.max_batched_tokens,

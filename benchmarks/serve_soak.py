@@ -109,14 +109,17 @@ async def traffic(url: str, args, snapshot, samples: list, counts: dict) -> None
 
 def main() -> None:
     args = parse_args()
-    import torch
-
     from astraea.engine import Engine, EngineConfig, load_checkpoint
     from astraea.server import ServerConfig, create_app
     from astraea.server.background import BackgroundServer
 
-    torch.set_num_threads(args.threads)
-    config = EngineConfig(dtype="float32", num_gpu_blocks=args.gpu_blocks, num_cpu_blocks=128)
+    config = EngineConfig(
+        dtype="float32",
+        num_gpu_blocks=args.gpu_blocks,
+        num_cpu_blocks=128,
+        num_threads=1,
+        num_workers=args.threads,
+    )
     engine = Engine(
         load_checkpoint(),
         config,

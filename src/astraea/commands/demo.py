@@ -26,8 +26,9 @@ def demo_command(
     model: Annotated[
         Path | None, typer.Option("--model", "-m", help="GGUF file or HF directory.")
     ] = None,
-    threads: Annotated[
-        int | None, typer.Option("--threads", min=1, help="Torch threads (default: all cores).")
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Forward-pass worker threads (default: all cores)."),
     ] = None,
     gpu_blocks: Annotated[
         int, typer.Option("--gpu-blocks", min=8, help="KV blocks of 16 tokens (memory pressure).")
@@ -43,8 +44,6 @@ def demo_command(
     workload (2-3 LLM calls per job with tool waits, forced output lengths) against it under
     each policy over real HTTP; print the JCT comparison and write JSON and a plot. A few
     minutes on 2 cores."""
-    import torch
-
     from astraea.engine import Engine, EngineConfig, load_checkpoint
     from astraea.engine.replay import agent_trace
     from astraea.loadgen import BenchOptions
@@ -57,11 +56,17 @@ def demo_command(
     unknown = [p for p in names if p not in policy_names()]
     if unknown or not names:
         raise ValueError(f"unknown policy {unknown[0] if unknown else ''!r}; see `astraea list`")
-    torch.set_num_threads(threads or os.cpu_count() or 1)
+    workers = workers or os.cpu_count() or 1
     console.print("loading the model ...")
     checkpoint = load_checkpoint(model)
     specs = agent_trace(jobs, rate, seed)
-    config = EngineConfig(dtype="float32", num_gpu_blocks=gpu_blocks, num_cpu_blocks=256)
+    config = EngineConfig(
+        dtype="float32",
+        num_gpu_blocks=gpu_blocks,
+        num_cpu_blocks=256,
+        num_threads=1,
+        num_workers=workers,
+    )
     overrides = {"max_num_seqs": max_num_seqs, "max_num_batched_tokens": max_batched_tokens}
     options = BenchOptions("", "demo", tool_scale=tool_scale)
     started = time.monotonic()
@@ -89,7 +94,7 @@ def demo_command(
         "workload": {"generator": "agent_trace", "jobs": jobs, "rate": rate, "seed": seed},
         "engine": {"gpu_blocks": gpu_blocks, "block_size": 16, "dtype": "float32"}
         | overrides
-        | {"threads": torch.get_num_threads()},
+        | {"workers": workers, "threads_per_worker": 1},
         "wall_seconds": time.monotonic() - started,
         "runs": [r.to_dict() for r in reports],
     }

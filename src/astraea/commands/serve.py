@@ -56,7 +56,15 @@ def serve_command(
     max_num_seqs: Annotated[int, typer.Option(min=1, help="Max running calls.")] = 256,
     max_batched_tokens: Annotated[int, typer.Option(min=1, help="Token budget per step.")] = 8192,
     max_steps_per_plan: Annotated[int, typer.Option(min=1, help="Decode steps per plan.")] = 1,
-    threads: Annotated[int | None, typer.Option(min=1, help="Torch CPU threads.")] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="Torch CPU threads (per worker with --workers).")
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Split each step's forward pass across this many threads (CPU cores)."
+        ),
+    ] = 1,
     max_queue: Annotated[
         int, typer.Option(min=1, help="Calls queued without a first token before new ones get 429.")
     ] = 256,
@@ -95,6 +103,7 @@ def serve_command(
         max_num_seqs=max_num_seqs,
         max_num_batched_tokens=max_batched_tokens,
         num_threads=threads,
+        num_workers=workers,
     )
     from astraea.policies import make_policy
 
