@@ -219,7 +219,15 @@ def test_end_job_frees_every_tier_and_drops_a_pending_swap():
     assert sched.jobs["a"].status == JobStatus.FINISHED and sched.num_unfinished == 0
     assert sched.kv.host.num_free == 64 and sched.kv.num_free_device_blocks == 64
     assert sched.schedule(now).swap_out == []
-    with pytest.raises(ValueError, match="in progress"):
-        sched.add_job(make_job("b", [(4, 2)]), now)
-        sched.schedule(now)
+    sched.add_job(make_job("b", [(4, 2)]), now)
+    sched.schedule(now)
+    sched.add_job(make_job("c", [(4, 2)]), now)
+    assert sched.jobs["b"].status == JobStatus.RUNNING
+    assert sched.jobs["c"].status == JobStatus.WAITING
+    sched.end_job("b", now)  # mid-call
+    sched.end_job("c", now)  # still queued
+    sched.check_integrity()
+    assert sched.running == [] and len(sched.waiting) == 0 and sched.num_unfinished == 0
+    assert sched.kv.num_free_device_blocks == 64
+    with pytest.raises(ValueError, match="already finished"):
         sched.end_job("b", now)

@@ -153,3 +153,26 @@ def test_short_returning_call_overtakes_a_long_new_prompt():
     sched.on_tool_result("agent", now + 0.1)
     plan = sched.schedule(now + 0.1)
     assert [s.job_id for s in plan.seqs] == ["agent"]
+
+
+@pytest.mark.parametrize("where", ["queued", "tool_wait"])
+def test_a_job_ended_early_leaves_no_policy_state(where):
+    """A served job can end mid-call or in a tool wait (client gone, agent done): the
+    policy's cached priority and the history predictor's per-job record must go with it,
+    or a long-running server grows with every such job."""
+    policy = bound(predictor="history")
+    sched = Scheduler(SchedulerConfig(num_device_blocks=400, block_size=16), policy)
+    ex = FakeExecutor(step_time=0.05)
+    sched.add_job(make_job("a", [(20, 5), (10, 5)], tool_latency=0.5), 0.0)
+    now = 0.0
+    while sched.jobs["a"].status != JobStatus.TOOL_WAIT:
+        plan = sched.schedule(now)
+        now += 0.05
+        sched.update(plan, ex.execute(plan), now)
+    if where == "queued":
+        sched.on_tool_result("a", now)
+        sched.add_job(make_job("b", [(20, 5)]), now)
+        policy.priority(sched.jobs["a"], now)  # caches its priority parts
+    sched.end_job("a", now)
+    assert "a" not in policy._keys
+    assert "a" not in policy.predictor.output._by_job

@@ -130,3 +130,6 @@ class Policy:
     def on_segment_end(self, job: Job, now: float) -> Mapping[str, float] | None:
         """Per-job policy state after a segment ended (job still shows the finished one)."""
         return None
+
+    def on_job_end(self, job: Job) -> None:
+        """The job was ended early (``Scheduler.end_job``): drop anything kept about it."""

@@ -78,17 +78,23 @@ class Scheduler:
         self._make_ready(job, now)
 
     def end_job(self, job_id: str, now: float) -> Job:
-        """End a job that waits on a tool and will make no further call (an agent that
-        stopped, a client that left): every block it holds, on any tier, is freed."""
+        """End a job now, whatever it is doing (an agent that stopped, a client that left,
+        mid-call or in a tool wait): it leaves every queue, every block it holds on any tier
+        is freed, and the policy forgets it. Call between steps, not inside one."""
         job = self.jobs[job_id]
-        if job.status != JobStatus.TOOL_WAIT:
-            raise ValueError(f"job {job_id!r} has a call in progress ({job.status.name})")
+        if job.status is JobStatus.FINISHED:
+            raise ValueError(f"job {job_id!r} has already finished")
+        if job.status is JobStatus.RUNNING:
+            self.running.remove(job)
+        elif job.status is JobStatus.WAITING:
+            self.waiting.remove_many([job])
         self.idle.forget(job_id)
         self._pending_swap_out = [c for c in self._pending_swap_out if c.job_id != job_id]
         self.kv.free(job_id)
         job.status, job.finish_time = JobStatus.FINISHED, now
         job.kv_location, job.num_computed_tokens = KVLocation.NONE, 0
         self._num_unfinished -= 1
+        self.policy.on_job_end(job)
         return job
 
     def _make_ready(self, job: Job, now: float) -> None:

@@ -153,23 +153,19 @@ class Engine:
 
     def finish_job(self, job_id: str) -> None:
         """End a job waiting for a tool: its KV (device, cached or host) is freed."""
-        if job_id not in self.scheduler.jobs:
+        job = self.scheduler.jobs.get(job_id)
+        if job is None:
             raise KeyError(f"unknown or finished job {job_id!r}")
-        job = self.scheduler.end_job(job_id, self.clock())
-        self._retire(job)
+        if job.status is not JobStatus.TOOL_WAIT:
+            raise ValueError(f"job {job_id!r} has a call in progress ({job.status.name})")
+        self._retire(self.scheduler.end_job(job_id, self.clock()))
 
     def abort(self, job_id: str) -> Request | None:
         """End a job now, even mid-call (a client that left): the call in flight is dropped
         (returned, unfinished) and all the job's KV is freed before the next step."""
         sched = self.scheduler
-        job = sched.jobs.get(job_id)
-        if job is None:
+        if job_id not in sched.jobs:
             raise KeyError(f"unknown or finished job {job_id!r}")
-        if job.status is JobStatus.RUNNING:
-            sched.running.remove(job)
-        elif job.status is JobStatus.WAITING:
-            sched.waiting.remove_many([job])
-        job.status = JobStatus.TOOL_WAIT  # out of every queue: end it as an idle job
         self._retire(sched.end_job(job_id, self.clock()))
         return self._requests.pop(job_id, None)
 

@@ -108,6 +108,10 @@ class Astraea(Policy):
     def on_arrival(self, job: Job, now: float) -> dict[str, float]:
         return {"level": 0}
 
+    def on_job_end(self, job: Job) -> None:
+        self._keys.pop(job.job_id, None)
+        self.predictor.forget(job)
+
     def on_segment_end(self, job: Job, now: float) -> dict[str, float] | None:
         self.predictor.observe_segment_end(job)
         self._keys.pop(job.job_id, None)

@@ -82,6 +82,9 @@ class Continuum(ServicePolicy):
         self.active_jobs += 1
         return {WAIT_AT_READY: job.total_waiting_time, PINNED_AT_READY: 0.0}
 
+    def on_job_end(self, job: Job) -> None:
+        self.deadline.pop(job.job_id, None)
+
     def on_tool_return(self, job: Job, now: float) -> dict[str, float]:
         tool = job.segment.tool
         if tool is not None:

@@ -84,6 +84,9 @@ class SrptOracle(ServicePolicy):
     def priority(self, job: Job, now: float) -> tuple[float, str]:
         return (self.remaining_work(job), job.job_id)
 
+    def on_job_end(self, job: Job) -> None:
+        self._later.pop(job.job_id, None)
+
     def on_segment_end(self, job: Job, now: float) -> None:
         if job.is_last_segment:
             self._later.pop(job.job_id, None)

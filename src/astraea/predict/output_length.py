@@ -16,6 +16,7 @@ from astraea.core.job import Job
 class OutputLengthPredictor(Protocol):
     def remaining_output(self, job: Job) -> float: ...
     def observe(self, job: Job) -> None: ...
+    def forget(self, job_id: str) -> None: ...
 
 
 class OracleOutputLength:
@@ -23,6 +24,9 @@ class OracleOutputLength:
         return job.max_output_tokens - job.num_output_tokens
 
     def observe(self, job: Job) -> None:
+        return None
+
+    def forget(self, job_id: str) -> None:
         return None
 
 
@@ -48,3 +52,7 @@ class HistoryOutputLength:
         self._by_category[job.spec.category] = (calls + 1, tokens + n)
         if job.is_last_segment:
             self._by_job.pop(job.job_id, None)
+
+    def forget(self, job_id: str) -> None:
+        """The job ended early: its per-job history goes."""
+        self._by_job.pop(job_id, None)

@@ -50,5 +50,9 @@ class Predictor:
     def observe_segment_end(self, job: Job) -> None:
         self.output.observe(job)
 
+    def forget(self, job: Job) -> None:
+        """The job ended early: drop what the predictors keep per job."""
+        self.output.forget(job.job_id)
+
     def observe_tool(self, tool: str, latency: float) -> None:
         self.tools.observe(tool, latency)
