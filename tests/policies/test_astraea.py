@@ -42,6 +42,16 @@ def kv(owned=900, total=1000, waiting=True, host_free=1000, now=0.0):
     )
 
 
+def run_to_tool_wait(sched: Scheduler, job_id: str, now: float = 0.0) -> float:
+    """Step the scheduler (50 ms per step) until ``job_id`` waits on its tool; the time then."""
+    ex = FakeExecutor(step_time=0.05)
+    while sched.jobs[job_id].status != JobStatus.TOOL_WAIT:
+        plan = sched.schedule(now)
+        now += 0.05
+        sched.update(plan, ex.execute(plan), now)
+    return now
+
+
 def test_expensive_call_demotes_and_early_tool_yield_promotes():
     policy = bound(base_quantum=100, quantum_growth=2.0, num_queues=3)
     heavy = job(calls=((150, 10), (5, 5)))  # cost 160 > quota 100 of Q0
@@ -141,13 +151,8 @@ def test_short_returning_call_overtakes_a_long_new_prompt():
     sched = Scheduler(
         SchedulerConfig(num_device_blocks=400, block_size=16, max_num_seqs=1), bound()
     )
-    ex = FakeExecutor(step_time=0.05)
     sched.add_job(make_job("agent", [(200, 5), (10, 5)], tool_latency=0.5), 0.0)
-    now = 0.0
-    while sched.jobs["agent"].status != JobStatus.TOOL_WAIT:
-        plan = sched.schedule(now)
-        now += 0.05
-        sched.update(plan, ex.execute(plan), now)
+    now = run_to_tool_wait(sched, "agent")
     sched.add_job(make_job("big", [(3000, 200)]), now)
     sched.jobs["agent"].total_waiting_time = 5.0  # it queued a lot earlier in its life
     sched.on_tool_result("agent", now + 0.1)
@@ -162,13 +167,8 @@ def test_a_job_ended_early_leaves_no_policy_state(where):
     or a long-running server grows with every such job."""
     policy = bound(predictor="history")
     sched = Scheduler(SchedulerConfig(num_device_blocks=400, block_size=16), policy)
-    ex = FakeExecutor(step_time=0.05)
     sched.add_job(make_job("a", [(20, 5), (10, 5)], tool_latency=0.5), 0.0)
-    now = 0.0
-    while sched.jobs["a"].status != JobStatus.TOOL_WAIT:
-        plan = sched.schedule(now)
-        now += 0.05
-        sched.update(plan, ex.execute(plan), now)
+    now = run_to_tool_wait(sched, "a")
     if where == "queued":
         sched.on_tool_result("a", now)
         sched.add_job(make_job("b", [(20, 5)]), now)
