@@ -43,6 +43,8 @@ PYTHON = default_python()
 @pytest.fixture(scope="module")
 def model_dir() -> Path:
     """The bundled SmolLM2 as a Hugging Face directory, converted once per machine."""
+    if not PYTHON.exists():
+        pytest.skip(f"no vLLM interpreter at {PYTHON} (run benchmarks/setup_vllm.sh)")
     default = Path.home() / ".cache" / "astraea" / "smollm2-hf-fp32"
     path = Path(os.environ.get("ASTRAEA_VLLM_TEST_MODEL_DIR", default))
     if not (path / "config.json").is_file():
@@ -54,8 +56,6 @@ def model_dir() -> Path:
 
 @pytest.fixture(scope="module")
 def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    if not PYTHON.exists():
-        pytest.skip(f"no vLLM interpreter at {PYTHON} (run benchmarks/setup_vllm.sh)")
     trace = tmp_path_factory.mktemp("vllm") / "trace.jsonl"
     port = free_port()
     extra = [
