@@ -9,7 +9,7 @@ replays a mix of short and long agent jobs (2-3 calls each, tool waits between t
 forced output lengths) open-loop; the plugin's decision trace is summarised (pins, unpins
 by reason, prefix hits of continuations). Target (issue 6): plugin avg JCT <= 0.8x stock.
 
-    python benchmarks/vllm_plugin_jct.py [--jobs 16 --rate 0.1 --blocks 16 --rounds 2]
+    python benchmarks/vllm_plugin_jct.py [--jobs 20 --rate 0.3 --blocks 12 --max-num-seqs 4]
 """
 
 from __future__ import annotations
@@ -48,12 +48,12 @@ MODEL = "SmolLM2-135M-Instruct"
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--jobs", type=int, default=16)
-    p.add_argument("--rate", type=float, default=0.1, help="job arrivals per second")
+    p.add_argument("--jobs", type=int, default=20)
+    p.add_argument("--rate", type=float, default=0.3, help="job arrivals per second")
     p.add_argument("--long-fraction", type=float, default=0.25)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--blocks", type=int, default=16, help="KV blocks of 128 tokens")
-    p.add_argument("--max-num-seqs", type=int, default=8)
+    p.add_argument("--blocks", type=int, default=12, help="KV blocks of 128 tokens")
+    p.add_argument("--max-num-seqs", type=int, default=4)
     p.add_argument("--max-batched-tokens", type=int, default=1024)
     p.add_argument("--dtype", default="bfloat16")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
