@@ -22,6 +22,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 pytest.importorskip("openai")
 
+import openai  # noqa: E402
 import uvicorn  # noqa: E402
 from tokenizers import AddedToken, decoders, models, pre_tokenizers  # noqa: E402
 from tokenizers import Tokenizer as RustTokenizer  # noqa: E402
@@ -137,6 +138,7 @@ class LiveServer:
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws="none")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.closing: list = []  # clients to close with the server (sockets must not leak)
 
     def __enter__(self) -> LiveServer:
         self.thread.start()
@@ -151,8 +153,18 @@ class LiveServer:
         return self
 
     def __exit__(self, *exc) -> None:
+        for client in self.closing:
+            client.close()
         self.server.should_exit = True
         self.thread.join(10)
+
+    def openai(self, **kw) -> openai.OpenAI:
+        """An ``openai`` client for this server, closed with it."""
+        client = openai.OpenAI(
+            base_url=self.url, api_key=kw.pop("api_key", "none"), max_retries=0, **kw
+        )
+        self.closing.append(client)
+        return client
 
     @property
     def engine(self) -> Engine:

@@ -23,7 +23,7 @@ CALL_TEXT = '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}<
 
 
 def client(server, **kw) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.url, api_key=kw.pop("api_key", "none"), max_retries=0)
+    return server.openai(**kw)
 
 
 def user(text):

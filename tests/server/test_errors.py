@@ -6,6 +6,7 @@ import openai
 from tests.server.conftest import MODEL, idle
 
 CHAT = "/v1/chat/completions"
+JSON = {"content-type": "application/json"}
 OK = {"model": MODEL, "messages": [{"role": "user", "content": "say:ok"}]}
 LONG = "x" * 2100  # more tokens than the 2048 context
 CASES = [  # (path, body or raw text, status, param, code)
@@ -78,7 +79,7 @@ def test_every_bad_input_gets_its_status_and_the_engine_keeps_serving(serve):
             assert err["param"] == param or param is None, (body, err)
             assert err["code"] == code or code is None, (body, err)
             assert err["type"] == ("invalid_request_error" if status == 400 else err["type"])
-        big = http.post(CHAT, content=b"x" * (65 * 1024))
+        big = http.post(CHAT, content=b"x" * (65 * 1024), headers=JSON)
         assert big.status_code == 413 and error_of(big)["code"] == "body_too_large"
         assert http.get("/nowhere").status_code == 404 and error_of(http.get("/nowhere"))
         assert http.get(CHAT).status_code == 405 and error_of(http.get(CHAT))
@@ -91,15 +92,15 @@ def test_every_bad_input_gets_its_status_and_the_engine_keeps_serving(serve):
 
 def test_api_key_guards_v1_only(serve):
     server = serve(api_key="sekret")
-    good = openai.OpenAI(base_url=server.url, api_key="sekret", max_retries=0)
-    assert good.chat.completions.create(**OK).choices[0].message.content == "ok"
-    bad = openai.OpenAI(base_url=server.url, api_key="wrong", max_retries=0)
-    try:
-        bad.models.list()
-    except openai.AuthenticationError as exc:
-        assert exc.status_code == 401 and exc.body["code"] == "invalid_api_key"
-    else:
-        raise AssertionError("a wrong key was let in")
+    with openai.OpenAI(base_url=server.url, api_key="sekret", max_retries=0) as good:
+        assert good.chat.completions.create(**OK).choices[0].message.content == "ok"
+    with openai.OpenAI(base_url=server.url, api_key="wrong", max_retries=0) as bad:
+        try:
+            bad.models.list()
+        except openai.AuthenticationError as exc:
+            assert exc.status_code == 401 and exc.body["code"] == "invalid_api_key"
+        else:
+            raise AssertionError("a wrong key was let in")
     assert httpx.post(server.url + "/chat/completions", json=OK).status_code == 401
     assert httpx.get(server.root + "/health").status_code == 200
     assert httpx.get(server.root + "/metrics").status_code == 200

@@ -4,7 +4,6 @@ the whole answer."""
 
 import json
 
-import openai
 import pytest
 
 from astraea.engine.config import EngineConfig
@@ -21,7 +20,7 @@ def test_smollm_agent_loop_stream_and_kv_reuse(smollm):  # noqa: F811
     engine = Engine(smollm, config, check_integrity=True)
     app = create_app(engine, ServerConfig(served_model_name="smollm2"))
     with LiveServer(app) as server:
-        api = openai.OpenAI(base_url=server.url, api_key="none", max_retries=0)
+        api = server.openai()
         question = [{"role": "user", "content": "What is the capital of France?"}]
         answer = api.chat.completions.create(model="smollm2", messages=question, max_tokens=12)
         assert "Paris" in answer.choices[0].message.content

@@ -33,8 +33,9 @@ from astraea.core.plan import StepResult
 from astraea.core.policy import Policy, PolicyEnv
 from astraea.core.scheduler import Scheduler
 from astraea.engine.config import EngineConfig
+from astraea.engine.isolation import CopyError, StepFailed, compute_isolated, sample_isolated
 from astraea.engine.runner import ModelRunner
-from astraea.engine.sampling import Output, Request, SamplingParams, ban_tokens, sample
+from astraea.engine.sampling import Output, Request, SamplingParams
 from astraea.engine.tokenizer import Tokenizer
 from astraea.engine.weights import Checkpoint, load_checkpoint
 from astraea.predict.service import ServiceTimeModel
@@ -69,6 +70,7 @@ class Engine:
         tool_name: str = "tool",
         check_integrity: bool = False,
         on_job_finished: Callable[[Job], None] | None = None,
+        on_job_failed: Callable[[Job, BaseException], None] | None = None,
     ) -> None:
         if isinstance(checkpoint_or_runner, ModelRunner):
             runner = checkpoint_or_runner
@@ -96,6 +98,7 @@ class Engine:
         self.tool = ToolCall(tool_name, 0.0)
         self.check_each_step = check_integrity
         self.on_job_finished = on_job_finished
+        self.on_job_failed = on_job_failed  # a job ended because its call failed in a step
         eos = set(runner.model.config.eos_token_ids)
         self.eos_token_ids = frozenset(eos | set(tokenizer.eos_token_ids if tokenizer else ()))
         self._tokens: dict[str, list[int]] = {}  # job -> its whole context (ids)
@@ -128,6 +131,9 @@ class Engine:
         if job is not None and job.status is not JobStatus.TOOL_WAIT:
             raise ValueError(f"job {job_id!r} has a call in progress ({job.status.name})")
         self._check_fits(len(self._tokens.get(job_id, ())) + len(ids) + params.max_tokens)
+        # Everything that can fail on the call's own input happens before any state changes,
+        # so a refused call leaves the engine exactly as it was.
+        request = Request(job_id, params, last, params.generator())
         call = Segment(len(ids), params.max_tokens, None if last else self.tool)
         segments = (call,) if last else (call, _OPEN_END)
         now = self.clock()
@@ -139,7 +145,6 @@ class Engine:
             job.spec = dataclasses.replace(job.spec, segments=done + segments)
             self._tokens[job_id].extend(ids)
             sched.on_tool_result(job_id, now)
-        request = Request(job_id, params, last, params.generator())
         self._requests[job_id] = request
         return request
 
@@ -169,17 +174,21 @@ class Engine:
         self._retire(sched.end_job(job_id, self.clock()))
         return self._requests.pop(job_id, None)
 
-    def _retire(self, job: Job) -> None:
+    def _retire(self, job: Job, error: BaseException | None = None) -> None:
         """Forget a finished job, so memory stays flat over any number of requests."""
         del self.scheduler.jobs[job.job_id]
         del self._tokens[job.job_id]
         self.num_finished_jobs += 1
-        if self.on_job_finished is not None:
+        if error is not None and self.on_job_failed is not None:
+            self.on_job_failed(job, error)
+        elif self.on_job_finished is not None:
             self.on_job_finished(job)
 
     # ---- the loop ----------------------------------------------------------------------------
     def step(self) -> list[Request]:
-        """One plan: schedule, run its steps, book them; returns the calls that ended."""
+        """One plan: schedule, run its steps, book them; returns the calls that ended. A call
+        whose own sequence failed ends alone, with ``error`` set (``isolation.py``); a step
+        that failed as a whole (its KV copies) raises ``StepFailed`` with the calls it ended."""
         sched = self.scheduler
         self.stalled = False
         if not sched.has_ready_work:
@@ -191,16 +200,24 @@ class Engine:
             return []
         started = self.clock()
         stopped: set[str] = set()
+        failed: dict[str, BaseException] = {}
         sampled: dict[str, list[int]] = {}
-        steps = 0
-        while steps < plan.num_steps and not stopped:
-            jobs, logits = self.runner.compute_logits(plan, self._tokens, steps)
-            steps += 1
-            if jobs:
-                self._sample(jobs, logits, sampled, stopped)
+        steps, broken = 0, None
+        try:
+            while steps < plan.num_steps and not stopped and not failed:
+                jobs, logits = compute_isolated(self.runner, plan, self._tokens, steps, failed)
+                steps += 1
+                if jobs:
+                    self._sample(jobs, logits, sampled, stopped, failed)
+        except CopyError as exc:  # every job the plan moved or ran lost its KV
+            broken, steps = exc, max(steps, 1)
+            copies = (*plan.swap_out, *plan.swap_in)
+            touched = [s.job_id for s in plan.seqs] + [c.job_id for c in copies]
+            failed.update(dict.fromkeys(touched, exc))
+        errors = [self._fail(job_id, exc) for job_id, exc in failed.items() if job_id in sched.jobs]
         now = self.clock()
-        result = StepResult(now - started, steps, frozenset(stopped), sampled)
-        outcome = sched.update(plan, result, now)
+        result = StepResult(now - started, steps, frozenset(stopped - failed.keys()), sampled)
+        outcome = sched.update(plan, result, now)  # skips the ended jobs
         self.num_plans += 1
         self.num_steps += steps
         ended = [self._end_call(job) for job, _ in outcome.tool_calls]
@@ -210,7 +227,20 @@ class Engine:
         self.busy_seconds += time.perf_counter() - wall_start
         if self.check_each_step:
             self.check_integrity()
-        return ended
+        failures = [r for r in errors if r is not None]
+        if broken is not None:
+            raise StepFailed(failures, broken)
+        return ended + failures
+
+    def _fail(self, job_id: str, error: BaseException) -> Request | None:
+        """End a job whose call failed inside a step; its call (if one runs) carries the
+        error and ends with ``finish_reason`` ``"error"``."""
+        request = self._requests.pop(job_id, None)
+        self._retire(self.scheduler.end_job(job_id, self.clock()), error)
+        if request is not None:
+            request.error, request.finish_reason = error, "error"
+            request.finish("")
+        return request
 
     def stats(self) -> dict[str, float]:
         """Counters since start: plans, steps, finished jobs, busy wall time, and the share
@@ -227,18 +257,21 @@ class Engine:
 
     @torch.inference_mode()  # the logits are inference tensors; EOS bans write into them
     def _sample(
-        self, jobs: list[str], logits: torch.Tensor, sampled: dict, stopped: set[str]
+        self,
+        jobs: list[str],
+        logits: torch.Tensor,
+        sampled: dict,
+        stopped: set[str],
+        failed: dict[str, BaseException],
     ) -> None:
         requests = [self._requests[j] for j in jobs]
-        for row, req in enumerate(requests):
-            if len(req.token_ids) < req.params.min_tokens:
-                ban_tokens(logits, row, self.eos_token_ids)
-        tokens = sample(logits, [r.params for r in requests], [r.generator for r in requests])
         decode = self.tokenizer.decode if self.tokenizer else None
-        for req, token in zip(requests, tokens, strict=True):
+        for req, token, stops in sample_isolated(
+            requests, logits, self.eos_token_ids, decode, failed
+        ):
             self._tokens[req.job_id].append(token)
             sampled.setdefault(req.job_id, []).append(token)
-            if req.observe(token, self.eos_token_ids, decode):
+            if stops:
                 stopped.add(req.job_id)
 
     def _end_call(self, job: Job) -> Request:
@@ -251,6 +284,9 @@ class Engine:
             self.step()
             if self.stalled:
                 raise RuntimeError("the engine is stuck: calls wait but nothing can run")
+        failed = next((r for r in requests if r.error is not None), None)
+        if failed is not None:
+            raise RuntimeError(f"call of job {failed.job_id!r} failed") from failed.error
 
     # ---- APIs --------------------------------------------------------------------------------
     def generate(

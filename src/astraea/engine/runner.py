@@ -30,6 +30,11 @@ Sampler = Callable[[torch.Tensor, Sequence[str]], list[int]]
 _DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32, "float16": torch.float16}
 
 
+class CopyError(RuntimeError):
+    """A plan's KV copies between tiers failed: every job they touch has lost its KV, so
+    the step failed as a whole, not because of one sequence."""
+
+
 def greedy(logits: torch.Tensor, jobs: Sequence[str]) -> list[int]:
     """Arg-max sampling; temperature / top-p samplers plug in with the same signature."""
     return logits.argmax(dim=-1).tolist()
@@ -132,7 +137,10 @@ class ModelRunner:
     ) -> tuple[list[str], torch.Tensor]:
         """``execute`` without the sampling: the sampling jobs and their float32 logits."""
         if step == 0:
-            self.pool.apply(plan.swap_out, plan.swap_in)
+            try:
+                self.pool.apply(plan.swap_out, plan.swap_in)
+            except Exception as exc:
+                raise CopyError(f"the plan's KV copies failed: {exc}") from exc
         elif step >= plan.num_steps:
             raise ValueError(f"step {step} of a {plan.num_steps}-step plan")
         if not plan.seqs:

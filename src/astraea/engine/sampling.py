@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+# what torch.Generator.manual_seed accepts (a 64-bit seed, signed or not)
+SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1
+
 
 @dataclass(frozen=True, slots=True)
 class SamplingParams:
@@ -48,8 +51,10 @@ class SamplingParams:
         top_p = self.top_p
         if not isinstance(top_p, int | float) or not 0.0 < top_p <= 1.0:
             raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
-        if self.seed is not None and not _is_int(self.seed):
-            raise ValueError(f"seed must be an integer or None, got {self.seed!r}")
+        if self.seed is not None and not (_is_int(self.seed) and SEED_MIN <= self.seed <= SEED_MAX):
+            raise ValueError(
+                f"seed must be an integer in [{SEED_MIN}, {SEED_MAX}] or None, got {self.seed!r}"
+            )
         for s in self.stop:
             if not isinstance(s, str) or not s:
                 raise ValueError(f"stop strings must be non-empty strings, got {s!r}")
@@ -129,6 +134,7 @@ class Request:
     stop_at: int | None = None  # where the matched stop string starts in the text
     checked_chars: int = 0  # text already searched for stop strings
     output: Output | None = None
+    error: BaseException | None = None  # the call failed inside a step (it has ended)
 
     @property
     def finished(self) -> bool:

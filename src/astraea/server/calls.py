@@ -90,6 +90,7 @@ class CallHandle:
         self.first_token: float | None = None
         self._admission = admission
         self._queued = False
+        self.closed = False  # the call's last event (done or error) has been read
 
     # ---- event loop ------------------------------------------------------------------------
     def enqueue(self) -> None:
@@ -105,6 +106,8 @@ class CallHandle:
     async def next(self) -> tuple[str, Any]:
         kind, value = await self.events.get()
         self.dequeue()
+        if kind != "tokens":
+            self.closed = True
         if kind == "tokens" and self.first_token is None:
             self.first_token = time.monotonic()
         return kind, value

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from astraea.server.browser import LOOPBACK_NAMES
+
 
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
@@ -15,6 +17,11 @@ class ServerConfig:
     max_body_bytes: int = 8 << 20  # larger bodies: 413
     retry_after: float = 1.0  # seconds, in 429 answers
     poll: float = 0.05  # engine thread: idle wait and TTL sweep period, seconds
+    # browser protection (server/browser.py): origins whose pages may call us, besides our
+    # own host ("*": any); the Host names we answer to (None: any; loopback names by default,
+    # `astraea serve` widens it when it listens on another address)
+    allowed_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] | None = LOOPBACK_NAMES
 
     def __post_init__(self) -> None:
         if not self.served_model_name:

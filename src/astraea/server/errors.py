@@ -6,10 +6,14 @@ JSON by one exception handler, so no path answers with FastAPI's own ``{"detail"
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("astraea.server")
 
 _TYPES = {
     400: "invalid_request_error",
@@ -73,3 +77,31 @@ def context_too_long(total: int, limit: int, prompt: int) -> APIError:
         param="messages",
         code="context_length_exceeded",
     )
+
+
+class CrashGuard:
+    """The last line: an exception no handler took (a bug) is logged once and answered with
+    a 500 in OpenAI's shape, or ends a stream already under way; it is not re-raised, so the
+    server does not log it again or reset the connection before the answer is read."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if not started:
+                error = APIError(500, "internal server error", code="server_error")
+                await error.response()(scope, receive, send)

@@ -15,6 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 JOB_HEADER = "X-Astraea-Job-Id"
 MAX_ID_CHARS = 256
+# A job id goes back in a response header: visible ASCII, inner spaces allowed (no CR, LF,
+# NUL, other controls or non-ASCII, which HTTP headers cannot carry safely).
+ID_PATTERN = r"^[!-~](?:[ -~]*[!-~])?$"
+JobId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
+# OpenAI's and vLLM's seed is a signed 64-bit integer.
+Seed = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 
 
 class _Request(BaseModel):
@@ -82,7 +88,7 @@ class _Generation(_Request):
     max_tokens: Annotated[int, Field(ge=1)] | None = None
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
-    seed: int | None = None
+    seed: Seed | None = None
     stop: str | Annotated[list[str], Field(max_length=16)] | None = None
     n: Annotated[int, Field(ge=1, le=1)] = 1  # one choice per request
     stream: bool = False
@@ -92,7 +98,7 @@ class _Generation(_Request):
     min_tokens: Annotated[int, Field(ge=0)] = 0
     ignore_eos: bool = False
     # Ours: job identity and hints for the scheduler.
-    astraea_job_id: Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)] | None = None
+    astraea_job_id: JobId | None = None
     astraea_tool_latency: Annotated[float, Field(ge=0.0, le=86400.0)] | None = None
     astraea_last: bool | None = None  # force whether this call ends its job
     # the tool the client calls after this answer when the answer names none (its category)

@@ -27,9 +27,21 @@ from astraea.server.protocol import usage
 
 class EventStream(StreamingResponse):
     """SSE that stops as soon as the client disconnects, whatever the protocol version, and
-    always closes its generator (whose ``finally`` cancels the call)."""
+    always closes its generator; a call whose stream did not reach its end (the client
+    left, sending failed, or the stream never started) is cancelled, so its admission slot
+    and its KV come back."""
 
     media_type = "text/event-stream"
+
+    def __init__(
+        self,
+        content: AsyncIterator[str],
+        call: Call,
+        cancel: Callable[[Call], None],
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(content, headers=headers)
+        self.call, self.cancel = call, cancel
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = self.body_iterator
@@ -47,6 +59,8 @@ class EventStream(StreamingResponse):
         finally:
             if hasattr(body, "aclose"):
                 await body.aclose()
+            if not self.call.handle.closed:
+                self.cancel(self.call)
 
 
 def sse(data: dict[str, Any] | str) -> str:
@@ -132,9 +146,11 @@ class TextStream:
             end = min(end, held_back(text))
         return self._advance(text, end)
 
-    def finish(self, text: str) -> str:
-        """The rest of the final text (cut at a stop string, or before the tool calls)."""
-        if self.tools and CALL_OPEN in text:
+    def finish(self, text: str, called: bool = False) -> str:
+        """The rest of the final text (already cut at a stop string); when the answer
+        ``called`` tools, only what comes before their blocks (an answer whose blocks did
+        not parse is plain content: all of it is sent)."""
+        if called and CALL_OPEN in text:
             text = text[: text.find(CALL_OPEN)]
         return self._advance(text, len(text))
 
@@ -150,33 +166,25 @@ async def stream_events(
     call: Call,
     text: TextStream,
     chunk: Callable[..., dict[str, Any]],
-    final: Callable[[Done, str], list[dict[str, Any]]],
-    cancel: Callable[[Call], None],
+    final: Callable[[Done, TextStream], list[dict[str, Any]]],
     first: dict[str, Any] | None = None,
 ) -> AsyncIterator[str]:
     """Drive one call's SSE stream: ``first``, then ``chunk(text=...)`` per piece of new
-    text, ``final`` for the closing chunks; an error becomes an error event. Leaving early
-    cancels the call."""
-    finished = False
-    try:
-        if first is not None:
-            yield sse(first)
-        while True:
-            kind, value = await call.handle.next()
-            if kind == "tokens":
-                piece = text.push(value)
-                if piece:
-                    yield sse(chunk(text=piece))
-            elif kind == "done":
-                finished = True
-                for data in final(value, text.finish(text.prefix + value.output.text)):
-                    yield sse(data)
-                break
-            else:
-                finished = True
-                yield sse(value.body())
-                break
-        yield sse("[DONE]")
-    finally:
-        if not finished:
-            cancel(call)
+    text, ``final`` for the closing chunks; an error becomes an error event. (``EventStream``
+    cancels a call whose stream ends early.)"""
+    if first is not None:
+        yield sse(first)
+    while True:
+        kind, value = await call.handle.next()
+        if kind == "tokens":
+            piece = text.push(value)
+            if piece:
+                yield sse(chunk(text=piece))
+        elif kind == "done":
+            for data in final(value, text):
+                yield sse(data)
+            break
+        else:
+            yield sse(value.body())
+            break
+    yield sse("[DONE]")

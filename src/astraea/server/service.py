@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
 
 from astraea.engine.engine import Engine
 from astraea.engine.sampling import Output, SamplingParams
@@ -24,6 +27,9 @@ from astraea.server.jobs import Claim, JobTable, answer_key, conversation_keys
 from astraea.server.metrics import ServerMetrics
 from astraea.server.protocol import ChatCompletionRequest, CompletionRequest, _Generation
 from astraea.server.worker import EngineWorker
+
+T = TypeVar("T")
+OFF_LOOP_THREADS = 2  # request threads templating / tokenizing at once (the cores we have)
 
 
 class Service:
@@ -46,18 +52,28 @@ class Service:
         self.metrics = ServerMetrics()
         self.admission = Admission(config.max_queue, config.retry_after)
         self.worker = EngineWorker(engine, self.table, self.metrics, poll=config.poll)
+        self._limiter: anyio.CapacityLimiter | None = None  # made on the event loop
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text)
 
     # ---- chat ----------------------------------------------------------------------------------
-    def chat_call(self, req: ChatCompletionRequest, explicit: str | None) -> tuple[Call, Claim]:
+    async def off_loop(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run CPU-bound request work (parsing, templating, tokenizing a large prompt) on a
+        worker thread, a few at a time, so the event loop keeps answering everyone else."""
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(OFF_LOOP_THREADS)
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+
+    async def chat_call(
+        self, req: ChatCompletionRequest, explicit: str | None
+    ) -> tuple[Call, Claim]:
         tools = req.tools or []
         names = [t.function.name for t in tools] if req.tool_choice != "none" else []
         forced = self.template.forced_prefix(req.tool_choice, tools) if names else ""
         # A named tool is called once: stop at the end of its block.
         extra_stop = (CALL_CLOSE,) if forced and req.tool_choice != "required" else ()
-        keys = conversation_keys(req.messages, req.tools)
+        keys = await self.off_loop(conversation_keys, req.messages, req.tools)
         claim = self.table.claim_chat(explicit, keys)
         try:
 
@@ -65,12 +81,15 @@ class Service:
                 return self.encode(self.template.render(req.messages, req.tools, forced))
 
             base = claim.base.context if claim.base is not None else None
-            if base is not None:
+
+            def build() -> list[int]:
+                if base is None:
+                    return full()
                 closing = "\n" if base and base[-1] == self.end_id else f"{END}\n"
                 new = req.messages[claim.matched :]
-                prompt = self.encode(closing + self.template.continuation(new, forced))
-            else:
-                prompt = full()
+                return self.encode(closing + self.template.continuation(new, forced))
+
+            prompt = await self.off_loop(build)
             used = len(base or ()) + len(prompt)
             params = self._params(req, req.output_limit, used, extra_stop)
             last = req.astraea_last if req.astraea_last is not None else not names
@@ -96,7 +115,9 @@ class Service:
         return call, claim
 
     # ---- completions ---------------------------------------------------------------------------
-    def completion_call(self, req: CompletionRequest, explicit: str | None) -> tuple[Call, Claim]:
+    async def completion_call(
+        self, req: CompletionRequest, explicit: str | None
+    ) -> tuple[Call, Claim]:
         source = req.prompt
         if isinstance(source, list):
             bad = next((t for t in source if not 0 <= t < self.vocab_size), None)  # type: ignore[operator]
@@ -115,9 +136,9 @@ class Service:
 
             base = claim.base.context if claim.base is not None else None
             if claim.base is None:
-                prompt = full()
+                prompt = await self.off_loop(full)
             elif isinstance(source, str):
-                prompt = self.encode(source[len(claim.base.text or "") :])
+                prompt = await self.off_loop(self.encode, source[len(claim.base.text or "") :])
             else:
                 prompt = list(source[len(claim.base.context) :])  # type: ignore[misc]
             params = self._params(req, req.max_tokens, len(base or ()) + len(prompt))

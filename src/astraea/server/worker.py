@@ -18,12 +18,29 @@ from typing import Any
 
 from astraea.core.job import Job, JobStatus
 from astraea.engine.engine import Engine
+from astraea.engine.isolation import StepFailed
 from astraea.server.calls import Active, Call, Done
 from astraea.server.errors import APIError
 from astraea.server.jobs import JobTable, label_tool
 from astraea.server.metrics import ServerMetrics, engine_snapshot
 
 log = logging.getLogger("astraea.server")
+UNHEALTHY_AFTER = 3  # failed steps in a row that make /health answer 503
+_LOG_EVERY = 10.0  # seconds between log lines while steps keep failing
+
+
+def _engine_error() -> APIError:
+    return APIError(500, "the engine failed on this call", code="engine_error")
+
+
+def _refusal(exc: Exception) -> APIError:
+    """The answer to a call the engine refused at submission: its own checks (ValueError,
+    KeyError: a 400 with their message), or a bug (a 500 that does not leak internals)."""
+    if isinstance(exc, ValueError | KeyError):
+        code = "context_length_exceeded" if "exceeds" in str(exc) else "invalid_value"
+        return APIError(400, str(exc).strip("'\""), code=code)
+    log.error("submitting a call failed", exc_info=exc)
+    return APIError(500, "the engine could not take this call", code="engine_error")
 
 
 class EngineWorker:
@@ -40,7 +57,10 @@ class EngineWorker:
         self._active: dict[str, Active] = {}
         self._end_reason = "answered"  # why the job being retired ends (for metrics)
         self._thread = threading.Thread(target=self._run, name="astraea-engine", daemon=True)
+        self.failed_steps = 0  # engine steps failed in a row (0 after any good step)
+        self._last_log = self._last_call_log = -_LOG_EVERY  # rate limits of the error log
         engine.on_job_finished = self._job_finished
+        engine.on_job_failed = self._job_failed
 
     # ---- event loop side -------------------------------------------------------------------
     def start(self) -> None:
@@ -54,6 +74,12 @@ class EngineWorker:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    @property
+    def healthy(self) -> bool:
+        """The thread runs and its engine can step (fewer than ``UNHEALTHY_AFTER`` steps in
+        a row have failed)."""
+        return self.alive and self.failed_steps < UNHEALTHY_AFTER
 
     def submit(self, call: Call) -> None:
         self._inbox.put(("submit", call))
@@ -83,12 +109,30 @@ class EngineWorker:
                 continue
             try:
                 ended = engine.step()
-            except Exception:  # a bug, not a client's doing: fail the calls, keep serving
-                log.exception("engine step failed")
-                self._fail_all(APIError(500, "the engine failed on this call", code="engine_error"))
+            except StepFailed as exc:  # the step as a whole: its calls were ended
+                self._step_failed(exc.cause)
+                self._deliver(exc.requests, logged=True)
                 continue
+            except Exception as exc:  # a bug, not a client's doing: fail the calls, keep serving
+                self._step_failed(exc)
+                self._fail_all(_engine_error())
+                continue
+            self.failed_steps = 0
             self._deliver(ended)
         self._fail_all(APIError(503, "the server is shutting down", code="shutting_down"))
+
+    def _step_failed(self, exc: BaseException) -> None:
+        """Count a failed step; log the first of a run with its traceback, then one line at
+        most every ``_LOG_EVERY`` seconds (a broken engine must not flood the log)."""
+        self.failed_steps += 1
+        now = time.monotonic()
+        if self.failed_steps == 1:
+            log.error("engine step failed", exc_info=exc)
+        elif now - self._last_log >= _LOG_EVERY:
+            log.error("engine step failed again (%d in a row): %r", self.failed_steps, exc)
+        else:
+            return
+        self._last_log = now
 
     def _drain(self, block: bool) -> bool:
         """Handle every command waiting; False once told to stop."""
@@ -123,16 +167,16 @@ class EngineWorker:
                 assert call.full_prompt is not None
                 prompt, call.base_context = call.full_prompt(), None  # the job is gone
             request = engine.submit(job_id, prompt, call.params, last=call.last)
-        except (ValueError, KeyError) as exc:
+            label_tool(engine.scheduler.jobs[job_id], call.tool_guess, call.tool_latency)
+        except Exception as exc:  # refused alone: nothing of it stays in the engine
+            job = engine.scheduler.jobs.get(job_id)
             if job is not None:
                 self._end(job, "aborted")
             self.table.drop(job_id)
-            code = "context_length_exceeded" if "exceeds" in str(exc) else "invalid_value"
-            call.handle.fail(APIError(400, str(exc), code=code))
+            call.handle.fail(_refusal(exc))
             return
         if call.base_context is not None:
             self.metrics.continuations.inc()
-        label_tool(engine.scheduler.jobs[job_id], call.tool_guess, call.tool_latency)
         self._active[job_id] = Active(call, request, prompt)
 
     def _cancel(self, call: Call) -> None:
@@ -167,6 +211,9 @@ class EngineWorker:
         finally:
             self._end_reason = "answered"
 
+    def _job_failed(self, job: Job, error: BaseException) -> None:
+        self.metrics.jobs_ended.labels("failed").inc()
+
     def _job_finished(self, job: Job) -> None:
         reason = self._end_reason
         self.metrics.jobs_ended.labels(reason).inc()
@@ -174,7 +221,7 @@ class EngineWorker:
             self.metrics.jct.observe(job.jct)
 
     # ---- results ---------------------------------------------------------------------------
-    def _deliver(self, ended: list[Any]) -> None:
+    def _deliver(self, ended: list[Any], logged: bool = False) -> None:
         for active in self._active.values():
             ids = active.request.token_ids
             if len(ids) > active.sent:
@@ -185,6 +232,14 @@ class EngineWorker:
             if active is None or active.request is not request:
                 continue
             del self._active[request.job_id]
+            if request.error is not None:  # its own sequence failed; the engine ended it
+                now = time.monotonic()
+                if not logged and now - self._last_call_log >= _LOG_EVERY:
+                    self._last_call_log = now
+                    log.error("call of job %r failed", request.job_id, exc_info=request.error)
+                self.table.drop(request.job_id)
+                active.call.handle.fail(_engine_error())
+                continue
             self._conclude(active, request.output)
 
     def _conclude(self, active: Active, output: Any) -> None:
@@ -214,13 +269,16 @@ class EngineWorker:
         call.handle.done(Done(output, verdict, len(base) + len(active.submitted), len(base)))
 
     def _fail_all(self, error: APIError) -> None:
+        """Fail every call in flight and end every job that is not waiting on a tool, so no
+        half-run job is left for the next step to trip on."""
         for job_id, active in list(self._active.items()):
             del self._active[job_id]
-            job = self.engine.scheduler.jobs.get(job_id)
-            if job is not None:
-                try:
-                    self._end(job, "aborted")
-                except Exception:
-                    log.exception("could not end job %s", job_id)
             self.table.drop(job_id)
             active.call.handle.fail(error)
+        sched = self.engine.scheduler
+        for job in [j for j in sched.jobs.values() if j.status is not JobStatus.TOOL_WAIT]:
+            try:
+                self._end(job, "aborted")
+            except Exception:
+                log.exception("could not end job %s", job.job_id)
+                sched.jobs.pop(job.job_id, None)
