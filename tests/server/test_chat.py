@@ -215,3 +215,16 @@ def test_chat_answer_without_tool_calls_waits_on_the_named_tool(serve):
         extra_headers={"X-Astraea-Job-Id": "agent-1"},
     )  # fmt: skip
     server.wait_for(idle)
+
+
+def test_a_streamed_answer_whose_tool_call_does_not_parse_is_sent_whole(serve):
+    server = serve()
+    api = client(server)
+    broken = "let me see <tool_call>{not json}</tool_call>"
+    ask = {"model": MODEL, "messages": [user("say:" + broken)], "tools": TOOLS}
+    whole = api.chat.completions.create(**ask)
+    assert whole.choices[0].message.content == broken
+    assert whole.choices[0].finish_reason == "stop" and not whole.choices[0].message.tool_calls
+    chunks = list(api.chat.completions.create(**ask, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == broken
+    assert chunks[-1].choices[0].finish_reason == "stop"

@@ -104,3 +104,37 @@ def test_api_key_guards_v1_only(serve):
     assert httpx.post(server.url + "/chat/completions", json=OK).status_code == 401
     assert httpx.get(server.root + "/health").status_code == 200
     assert httpx.get(server.root + "/metrics").status_code == 200
+
+
+def test_401_names_its_scheme_and_the_scheme_is_case_insensitive(serve):
+    server = serve(api_key="sekret")
+    with httpx.Client(base_url=server.root, timeout=10) as http:
+        r = http.get("/v1/models")
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        assert http.get("/v1/models", headers={"authorization": "Basic sekret"}).status_code == 401
+        for scheme in ("bearer", "BEARER", "Bearer"):
+            r = http.get("/v1/models", headers={"authorization": f"{scheme} sekret"})
+            assert r.status_code == 200, scheme
+
+
+def test_405_says_which_methods_are_allowed(serve):
+    server = serve()
+    r = httpx.get(server.root + CHAT)
+    assert r.status_code == 405 and r.headers["allow"] == "POST" and error_of(r)
+
+
+def test_the_openapi_document_describes_the_bodies_we_validate(serve):
+    server = serve()
+    doc = httpx.get(server.root + "/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    for path, model in (
+        (CHAT, "ChatCompletionRequest"),
+        ("/v1/completions", "CompletionRequest"),
+    ):
+        op = doc["paths"][path]["post"]
+        ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        assert ref == f"#/components/schemas/{model}"
+        assert {"400", "413", "415", "429"} <= set(op["responses"])
+    chat = schemas["ChatCompletionRequest"]
+    assert "messages" in chat["required"]
+    assert chat["properties"]["seed"]["anyOf"][0]["maximum"] == 2**63 - 1

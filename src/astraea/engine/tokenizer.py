@@ -19,7 +19,8 @@ from typing import Any
 from tokenizers import AddedToken, decoders, models, pre_tokenizers
 from tokenizers import Tokenizer as RustTokenizer
 
-_CONTROL, _USER_DEFINED = 3, 4  # llama.cpp token types that are special tokens
+_CONTROL, _USER_DEFINED = 3, 4
+_GIL_FREE_CHARS = 4096  # texts longer than this are encoded without holding the GIL  # llama.cpp token types that are special tokens
 
 
 class Tokenizer:
@@ -36,6 +37,7 @@ class Tokenizer:
         self.chat_template = chat_template
         self.bos_token_id = bos_token_id
         self.eos_token_ids = frozenset(eos_token_ids)
+        self._max_token_bytes: int | None = None  # see fewest_tokens
 
     # ---- basic use -----------------------------------------------------------------------
     @property
@@ -54,8 +56,23 @@ class Tokenizer:
         return self.token(min(self.eos_token_ids)) if self.eos_token_ids else None
 
     def encode(self, text: str) -> list[int]:
-        """Token ids of ``text``; special-token strings in it become their ids."""
+        """Token ids of ``text``; special-token strings in it become their ids. Long texts
+        go through ``encode_batch``, which releases the GIL (``encode`` holds it: a 2 MB
+        prompt would stop every other thread of the process for a second or more)."""
+        if len(text) > _GIL_FREE_CHARS:
+            return self.backend.encode_batch([text], add_special_tokens=False)[0].ids
         return self.backend.encode(text, add_special_tokens=False).ids
+
+    def fewest_tokens(self, num_bytes: int) -> int:
+        """A lower bound on the tokens of any text of ``num_bytes`` UTF-8 bytes (no token
+        covers more than the longest vocabulary entry; a normalizer may shrink text, so it
+        gets a margin): prompts surely too long are refused before they are tokenized."""
+        if self._max_token_bytes is None:
+            vocab = self.backend.get_vocab(with_added_tokens=True)
+            longest = max((len(t.encode()) for t in vocab), default=1)
+            margin = 4 if self.backend.normalizer is not None else 1
+            self._max_token_bytes = max(1, longest) * margin
+        return -(-num_bytes // self._max_token_bytes)
 
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
         return self.backend.decode(list(ids), skip_special_tokens=skip_special_tokens)

@@ -53,6 +53,7 @@ class Service:
         self.admission = Admission(config.max_queue, config.retry_after)
         self.worker = EngineWorker(engine, self.table, self.metrics, poll=config.poll)
         self._limiter: anyio.CapacityLimiter | None = None  # made on the event loop
+        self.tokenizer.fewest_tokens(0)  # reads the vocabulary now, not on a request
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text)
@@ -73,6 +74,7 @@ class Service:
         forced = self.template.forced_prefix(req.tool_choice, tools) if names else ""
         # A named tool is called once: stop at the end of its block.
         extra_stop = (CALL_CLOSE,) if forced and req.tool_choice != "required" else ()
+        self._refuse_surely_too_long(sum(len(m.text.encode()) for m in req.messages))
         keys = await self.off_loop(conversation_keys, req.messages, req.tools)
         claim = self.table.claim_chat(explicit, keys)
         try:
@@ -128,6 +130,8 @@ class Service:
                     param="prompt",
                     code="invalid_value",
                 )
+        elif isinstance(source, str):
+            self._refuse_surely_too_long(len(source.encode()))
         claim = self.table.claim_completion(explicit, source)  # type: ignore[arg-type]
         try:
 
@@ -213,6 +217,20 @@ class Service:
             )
         except ValueError as exc:
             raise APIError(400, str(exc), code="invalid_value") from None
+
+    def _refuse_surely_too_long(self, num_bytes: int) -> None:
+        """400 at once for a prompt that cannot fit whatever it tokenizes to (no need to
+        spend seconds tokenizing megabytes to learn it)."""
+        fewest = self.tokenizer.fewest_tokens(num_bytes)
+        if fewest >= self.max_context:
+            raise APIError(
+                400,
+                f"This model's maximum context length is {self.max_context} tokens. However, "
+                f"the prompt has at least {fewest} tokens. Please reduce the length of the "
+                "messages.",
+                param="messages",
+                code="context_length_exceeded",
+            )
 
     def check_model(self, name: str) -> None:
         if name != self.config.served_model_name:
