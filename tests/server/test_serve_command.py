@@ -57,6 +57,32 @@ def test_flags_build_the_engine_and_the_app(monkeypatch, capsys, tiny_model, tok
     settings = served["app"].state.service.config
     assert (settings.served_model_name, settings.max_queue, settings.job_ttl) == ("m", 5, 7.0)
     assert settings.api_key == "k"
+    assert settings.allowed_origins == () and "127.0.0.1" in settings.allowed_hosts
+
+
+def test_browser_flags(monkeypatch, capsys, tiny_model, tokenizer):
+    """Origins from the flag; on a non-loopback address any Host name is served."""
+    served = {}
+    monkeypatch.setattr(
+        astraea.engine, "Engine", lambda *a, **k: tiny_engine(tiny_model, tokenizer)
+    )
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
+    args = [
+        "serve",
+        "--host",
+        "0.0.0.0",
+        "--allowed-origins",
+        "https://a.example,https://b.example",
+    ]
+    code, _, err = run_cli([*args, "--allowed-origins", "http://localhost:3000"], capsys)
+    assert code == 0, err
+    settings = served["app"].state.service.config
+    assert settings.allowed_origins == (
+        "https://a.example",
+        "https://b.example",
+        "http://localhost:3000",
+    )
+    assert settings.allowed_hosts is None
 
 
 def test_bad_flags_exit_2(capsys):

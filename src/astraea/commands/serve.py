@@ -80,6 +80,13 @@ def serve_command(
     api_key: Annotated[
         str | None, typer.Option(envvar="ASTRAEA_API_KEY", help="Require this Bearer key on /v1.")
     ] = None,
+    allowed_origins: Annotated[
+        list[str],
+        typer.Option(
+            help="Origin whose web pages may call the server (repeatable or comma-separated; "
+            "'*' for any). Default: only pages served from this server's own host.",
+        ),
+    ] = [],  # noqa: B006 (typer reads the default)
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the model over the OpenAI API, scheduled as agent jobs (docs/server.md)."""
@@ -116,8 +123,16 @@ def serve_command(
     except WeightsError as exc:
         raise ValueError(str(exc)) from exc
     name = served_model_name or Path(path).name.split(".")[0]
+    from astraea.server.browser import LOOPBACK_NAMES, is_loopback
+
+    # On loopback only our own names: a rebound DNS name must not reach us. Elsewhere the
+    # operator chose to be reachable under any name (a proxy, a LAN name).
+    hosts = (*LOOPBACK_NAMES, host.lower().strip("[]")) if is_loopback(host.strip("[]")) else None
+    origins = tuple(o.strip() for item in allowed_origins for o in item.split(",") if o.strip())
     server_config = ServerConfig(
         served_model_name=name,
+        allowed_origins=origins,
+        allowed_hosts=hosts,
         api_key=api_key,
         max_queue=max_queue,
         job_ttl=job_ttl,
