@@ -169,3 +169,23 @@ def test_health_reports_an_engine_that_cannot_step_and_the_log_stays_short(
         assert len(errors_logged()) <= 2  # the first failure with its traceback, not one a step
         monkeypatch.undo()
         assert_serving(server, http)  # one good step and the engine is healthy again
+
+
+def test_edge_values_are_served_or_refused_never_a_500(serve, errors_logged):
+    server = serve()
+    deep = "[" * 1500  # past json's recursion limit
+    history = [
+        {"role": "user", "content": "say:x"},
+        {
+            "role": "assistant",
+            "tool_calls": [{"id": "1", "function": {"name": "f", "arguments": deep}}],
+        },
+        {"role": "tool", "content": "say:done", "tool_call_id": "1"},
+    ]
+    with httpx.Client(base_url=server.root, timeout=10) as http:
+        r = chat(http, "say:tiny", temperature=5e-324, seed=1)  # greedy, not an inf softmax
+        assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "tiny"
+        r = http.post(CHAT, json={**OK, "messages": history})
+        assert r.status_code == 200, r.text
+        assert_serving(server, http)
+    assert errors_logged() == []

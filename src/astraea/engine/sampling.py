@@ -17,6 +17,7 @@ import torch
 
 # what torch.Generator.manual_seed accepts (a 64-bit seed, signed or not)
 SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1
+GREEDY_BELOW = 1e-5  # temperatures under this sample greedily (vLLM's _SAMPLING_EPS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,9 @@ class SamplingParams:
 
     @property
     def greedy(self) -> bool:
-        return self.temperature == 0.0
+        """Arg-max below vLLM's sampling epsilon: dividing logits by a tinier temperature
+        overflows the softmax (inf / nan probabilities), and the draw would be arg-max anyway."""
+        return self.temperature < GREEDY_BELOW
 
     def generator(self) -> torch.Generator | None:
         """A fresh generator for one call (None when greedy or unseeded)."""

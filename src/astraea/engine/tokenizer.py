@@ -19,8 +19,8 @@ from typing import Any
 from tokenizers import AddedToken, decoders, models, pre_tokenizers
 from tokenizers import Tokenizer as RustTokenizer
 
-_CONTROL, _USER_DEFINED = 3, 4
-_GIL_FREE_CHARS = 4096  # texts longer than this are encoded without holding the GIL  # llama.cpp token types that are special tokens
+_CONTROL, _USER_DEFINED = 3, 4  # llama.cpp token types that are special tokens
+_GIL_FREE_CHARS = 4096  # texts longer than this are encoded without holding the GIL
 
 
 class Tokenizer:

@@ -42,7 +42,7 @@ def canonical_arguments(arguments: Any) -> str:
     if isinstance(arguments, str):
         try:
             arguments = json.loads(arguments)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
             return arguments.strip()
     return json.dumps(arguments, sort_keys=True, ensure_ascii=False)
 
@@ -141,7 +141,7 @@ def parse_tool_calls(text: str, tool_names: Sequence[str]) -> tuple[str | None, 
 def _parse_call(body: str, tool_names: Sequence[str]) -> ParsedCall | None:
     try:
         obj = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(obj, dict) or obj.get("name") not in tool_names:
         return None
@@ -149,7 +149,7 @@ def _parse_call(body: str, tool_names: Sequence[str]) -> ParsedCall | None:
     if isinstance(args, str):
         try:
             args = json.loads(args)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
     if not isinstance(args, dict):
         return None
