@@ -103,7 +103,10 @@ class EngineWorker:
             if not self._drain(block=idle):
                 break
             if time.monotonic() >= next_sweep:
-                self._sweep()
+                try:
+                    self._sweep()
+                except Exception:
+                    log.exception("engine thread: the TTL sweep failed")
                 next_sweep = time.monotonic() + self.poll
             if not engine.scheduler.has_ready_work:
                 continue
@@ -144,16 +147,26 @@ class EngineWorker:
             kind, value = item
             if kind == "stop":
                 return False
-            if kind == "submit":
-                self._start(value)
-            elif kind == "cancel":
-                self._cancel(value)
-            elif kind == "snapshot":
-                value.set_result(engine_snapshot(self.engine))
+            try:
+                self._command(kind, value)
+            except Exception:  # a bug: log it, but one command never stops the thread
+                log.exception("engine thread: %s failed", kind)
             try:
                 item = self._inbox.get_nowait()
             except queue.Empty:
                 return True
+
+    def _command(self, kind: str, value: Any) -> None:
+        if kind == "submit":
+            self._start(value)
+        elif kind == "cancel":
+            self._cancel(value)
+        elif kind == "snapshot":
+            try:
+                value.set_result(engine_snapshot(self.engine))
+            except Exception as exc:
+                value.set_exception(exc)
+                raise
 
     def _start(self, call: Call) -> None:
         engine, job_id = self.engine, call.job_id
