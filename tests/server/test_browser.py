@@ -72,3 +72,11 @@ def test_any_host_when_not_limited(serve):
     server = serve(allowed_hosts=None)
     with httpx.Client(base_url=server.root, timeout=10) as http:
         assert http.get("/v1/models", headers={"host": "gpu-box.lan:8000"}).status_code == 200
+
+
+def test_a_bodiless_post_to_a_get_route_is_still_a_405(serve):
+    server = serve()
+    with httpx.Client(base_url=server.root, timeout=10) as http:
+        for path in ("/health", "/metrics", "/v1/models"):
+            r = http.post(path)
+            assert r.status_code == 405, (path, r.text)

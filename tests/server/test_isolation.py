@@ -185,6 +185,8 @@ def test_edge_values_are_served_or_refused_never_a_500(serve, errors_logged):
     with httpx.Client(base_url=server.root, timeout=10) as http:
         r = chat(http, "say:tiny", temperature=5e-324, seed=1)  # greedy, not an inf softmax
         assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "tiny"
+        r = chat(http, "say:tiny", temperature=1.0, top_p=5e-324)  # keeps the top token
+        assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "tiny"
         r = http.post(CHAT, json={**OK, "messages": history})
         assert r.status_code == 200, r.text
         assert_serving(server, http)

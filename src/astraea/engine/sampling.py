@@ -107,6 +107,7 @@ def _draw(row: torch.Tensor, params: SamplingParams, generator: torch.Generator 
         sorted_probs, order = probs.sort(descending=True)
         # Keep a token while the mass before it is below top_p: the first always stays.
         keep = (sorted_probs.cumsum(0) - sorted_probs) < params.top_p
+        keep[0] = True  # a top_p below float32's smallest step keeps the most likely token
         sorted_probs = sorted_probs * keep
         pick = torch.multinomial(sorted_probs, 1, generator=generator)
         return int(order[pick])

@@ -9,7 +9,8 @@ trust do (Jupyter, Ollama), every request passes three checks before any route r
   any host when it listens elsewhere);
 - an ``Origin``, when a browser sends one, must be the server's own host or an allowed one
   (``--allowed-origins``; ``*`` allows every origin);
-- a body must be sent as JSON (``application/json`` or ``*/*+json``); anything else is 415.
+- a body must be sent as JSON (``application/json`` or ``application/*+json``); anything else
+  is 415.
 
 Allowed origins also get CORS answers (Starlette's middleware), so their pages can read the
 responses.
@@ -44,6 +45,15 @@ def is_json(content_type: str) -> bool:
     return media == "application/json" or (
         media.startswith("application/") and media.endswith("+json")
     )
+
+
+def _has_body(scope: Scope, headers: Headers) -> bool:
+    """A request that carries a body (without one there is nothing to forge; a body-less
+    POST to a GET route stays a 405)."""
+    if scope["method"] not in _BODY_METHODS:
+        return False
+    length = headers.get("content-length")
+    return "transfer-encoding" in headers or (length is not None and length.strip() != "0")
 
 
 class BrowserGuard:
@@ -86,7 +96,7 @@ class BrowserGuard:
                 "to let that page use it",
                 code="origin_not_allowed",
             )
-        if scope["method"] in _BODY_METHODS and not is_json(headers.get("content-type", "")):
+        if _has_body(scope, headers) and not is_json(headers.get("content-type", "")):
             return APIError(
                 415,
                 "send the body as JSON (Content-Type: application/json)",

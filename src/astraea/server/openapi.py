@@ -58,8 +58,25 @@ CHUNK_SCHEMA: dict[str, Any] = {
         "choices": {"type": "array"},
     },
 }
-# one server-sent event's data: a chunk, an error, or the closing "[DONE]"
-_EVENT = {"anyOf": [{"$ref": "#/components/schemas/Chunk"}, ERROR_SCHEMA, {"const": "[DONE]"}]}
+# one server-sent event: its data is a chunk or an error as JSON text, or the closing "[DONE]"
+_EVENT = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "data": {
+            "anyOf": [
+                {"const": "[DONE]"},
+                {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": {
+                        "anyOf": [{"$ref": "#/components/schemas/Chunk"}, ERROR_SCHEMA]
+                    },
+                },
+            ]
+        }
+    },
+}
 # what each POST route can answer besides 200 (and why)
 _POST_ERRORS = {
     "400": "invalid body or a value the model cannot serve",
