@@ -150,3 +150,10 @@ def test_mooncake_and_infercept_traces_through_the_cli(tmp_path, capsys):
     assert json.loads(out.read_text())["jobs"] == 1
     code, _, err = run_cli(["simulate", "--trace", str(mooncake), "--trace-format", "csv"], capsys)
     assert code == 2 and "trace-format" in err
+
+
+def test_version(capsys):
+    from astraea import __version__
+
+    code, out, _ = run_cli(["--version"], capsys)
+    assert code == 0 and out.strip() == f"astraea {__version__}"

@@ -37,6 +37,27 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+def _version(value: bool) -> None:
+    if value:
+        from astraea import __version__
+
+        typer.echo(f"astraea {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """astraea: job-aware scheduling for LLM agents."""
+
+
 MaxSeqsOpt = Annotated[
     int | None, typer.Option("--max-num-seqs", min=1, help="Max running sequences (default 256).")
 ]

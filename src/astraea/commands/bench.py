@@ -27,7 +27,10 @@ from astraea.commands.options import (
 
 def bench_command(
     base_url: Annotated[
-        str, typer.Option("--base-url", "-u", help="The server's OpenAI base URL (ends in /v1).")
+        str,
+        typer.Option(
+            "--base-url", "-u", help="The server's URL: its host root or its OpenAI base URL (/v1)."
+        ),
     ] = "http://127.0.0.1:8000/v1",
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Model name; default: the first listed.")

@@ -11,7 +11,10 @@ servers ignore. A 429 is retried after its ``Retry-After``.
 from __future__ import annotations
 
 import asyncio
+import datetime
+import email.utils
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +29,7 @@ from astraea.loadgen.text import synthetic_text
 class BenchOptions:
     """How jobs are sent; the scales shrink a GPU-sized trace for a small or slow server."""
 
-    base_url: str  # e.g. http://127.0.0.1:8000/v1
+    base_url: str  # e.g. http://127.0.0.1:8000/v1, or the host root http://127.0.0.1:8000
     model: str
     api_key: str | None = None
     tool_scale: float = 1.0  # multiply every tool latency
@@ -138,7 +141,7 @@ async def _send(
     headers = {"Authorization": f"Bearer {options.api_key}"} if options.api_key else {}
     if options.job_hints:
         headers["X-Astraea-Job-Id"] = job_id
-    url = options.base_url.rstrip("/") + "/chat/completions"
+    url = api_url(options.base_url) + "/chat/completions"
     while True:
         started = time.monotonic()
         async with http.stream(
@@ -147,7 +150,7 @@ async def _send(
             if response.status_code == 429 and call.retries < options.max_retries:
                 call.retries += 1
                 await response.aread()
-                await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+                await asyncio.sleep(retry_after_seconds(response.headers.get("retry-after")))
                 continue
             if response.status_code != 200:
                 detail = (await response.aread()).decode(errors="replace")[:300]
@@ -182,3 +185,31 @@ async def _read_stream(response: httpx.Response, started: float, call: CallRecor
     if call.ttft is None:
         call.ttft = call.latency
     return "".join(parts)
+
+
+def retry_after_seconds(header: str | None, default: float = 1.0, cap: float = 60.0) -> float:
+    """Seconds a ``Retry-After`` asks for: a number, or an HTTP date (RFC 9110); anything
+    unreadable waits ``default``; never more than ``cap``."""
+    if not header:
+        return default
+    try:
+        seconds = float(header)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return default
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.UTC)
+        seconds = (when - datetime.datetime.now(datetime.UTC)).total_seconds()
+    if not math.isfinite(seconds):
+        return default
+    return min(max(seconds, 0.0), cap)
+
+
+def api_url(base_url: str) -> str:
+    """The OpenAI API root of a server given by its host root or its ``/v1`` URL
+    (``http://host:8000`` and ``http://host:8000/v1/`` both become ``.../v1``), as vLLM's
+    ``bench serve --base-url`` takes a host root."""
+    url = base_url.rstrip("/")
+    return url if url.endswith("/v1") else url + "/v1"

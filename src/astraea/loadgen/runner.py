@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from astraea.core.job import JobSpec
-from astraea.loadgen.client import BenchOptions, JobRecord, run_job
+from astraea.loadgen.client import BenchOptions, JobRecord, api_url, run_job
 from astraea.metrics.jct import percentile
 
 
@@ -103,7 +103,7 @@ def run_bench(
 def fetch_model_name(base_url: str, api_key: str | None = None, timeout: float = 10.0) -> str:
     """The first model a server lists at ``/models`` (what ``--model`` defaults to)."""
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    response = httpx.get(base_url.rstrip("/") + "/models", headers=headers, timeout=timeout)
+    response = httpx.get(api_url(base_url) + "/models", headers=headers, timeout=timeout)
     response.raise_for_status()
     models = response.json().get("data") or []
     if not models:

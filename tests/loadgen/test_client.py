@@ -1,0 +1,24 @@
+"""The load generator's client reads what servers send back: Retry-After in both of its
+forms, and a base URL given as a host root or as the API root."""
+
+import datetime
+import email.utils
+
+from astraea.loadgen.client import api_url, retry_after_seconds
+
+
+def test_retry_after_as_seconds_or_an_http_date():
+    assert retry_after_seconds("3") == 3.0
+    assert retry_after_seconds("0.5") == 0.5
+    assert retry_after_seconds(None) == 1.0 and retry_after_seconds("soon") == 1.0
+    assert retry_after_seconds("-4") == 0.0 and retry_after_seconds("1e9") == 60.0
+    assert retry_after_seconds("nan") == 1.0
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=20)
+    waited = retry_after_seconds(email.utils.format_datetime(later, usegmt=True))
+    assert 18 <= waited <= 20
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # already past
+
+
+def test_base_url_may_be_the_host_root():
+    for given in ("http://h:8000", "http://h:8000/", "http://h:8000/v1", "http://h:8000/v1/"):
+        assert api_url(given) == "http://h:8000/v1"
