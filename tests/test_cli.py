@@ -157,3 +157,15 @@ def test_version(capsys):
 
     code, out, _ = run_cli(["--version"], capsys)
     assert code == 0 and out.strip() == f"astraea {__version__}"
+
+
+def test_compare_defaults_include_astraea(tmp_path, capsys):
+    out = tmp_path / "c.json"
+    code, _, err = run_cli(["compare", "-w", "infercept", "-n", "20", "--json", str(out)], capsys)
+    assert code == 0, err
+    assert [r["policy"] for r in json.loads(out.read_text())] == [
+        "vllm-fcfs",
+        "infercept",
+        "continuum",
+        "astraea",
+    ]

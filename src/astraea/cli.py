@@ -206,8 +206,13 @@ def simulate(
 @app.command()
 def compare(
     policies: Annotated[
-        str, typer.Option("--policies", help="Comma-separated policy names.")
-    ] = "vllm-fcfs,fcfs-job",
+        str,
+        typer.Option(
+            "--policies",
+            help="Comma-separated policy names (default: stock vLLM, the strongest peers, "
+            "astraea).",
+        ),
+    ] = "vllm-fcfs,infercept,continuum,astraea",
     workload: WorkloadOpt = None,
     trace: TraceOpt = None,
     trace_format: TraceFormatOpt = "jsonl",
