@@ -7,10 +7,9 @@ import os
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
+from _process import stop, wait_healthy
 
 
 def vllm_unavailable(python: Path) -> str | None:
@@ -66,29 +65,18 @@ class VLLMServer:
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> VLLMServer:
-        started = time.monotonic()
         with self.log_path.open("w") as log:  # the child keeps its own copy of the descriptor
             self.process = subprocess.Popen(
                 self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
-        while time.monotonic() - started < self.startup_timeout:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"vLLM exited while starting; log: {self.log_path}")
-            try:
-                if httpx.get(self.url.removesuffix("/v1") + "/health", timeout=2).is_success:
-                    self.startup_seconds = time.monotonic() - started
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
-        self.__exit__()
-        raise RuntimeError(f"vLLM did not start in {self.startup_timeout:.0f} s; {self.log_path}")
+        self.startup_seconds = wait_healthy(
+            self.process,
+            self.url.removesuffix("/v1") + "/health",
+            self.startup_timeout,
+            self.log_path,
+            poll=1.0,
+        )
+        return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process)

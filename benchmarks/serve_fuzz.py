@@ -9,7 +9,8 @@ Four measurements, in order, on one server subprocess (its stdout and stderr go 
     the document (status, content type, headers, schema) and counted; afterwards the log's
     tracebacks are counted. Most valid bodies are pointed at the served model (else nearly
     all are a 404) with their output lengths cut to ``--max-tokens-cap`` so the run stays
-    minutes long; the rest go as generated.
+    minutes long; the rest go as generated. The fuzz loop is the fuzz test's own harness,
+    ``tests/fuzzing.py``.
 (b) the server's RSS (/proc/PID/status VmRSS) before, during (peak) and after a
     ``--body-mib`` MiB body sent with chunked transfer encoding: the answer must be 413
     and RSS stay within +64 MB.
@@ -42,21 +43,13 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the fuzz harness: tests.fuzzing
 
 from _common import write_result
+from _process import stop, wait_healthy
 
 RSS_BUDGET_MB = 64.0
 HEALTH_BUDGET_S = 1.0
-JOB_IDS = ("fuzz-a", "fuzz-b", "fuzz-c")  # shared by some calls, so jobs continue and clash
-LENGTH_FIELDS = ("max_tokens", "max_completion_tokens", "min_tokens")
-# share of the fuzzing phase's examples per operation (the other operations get the rest)
-WEIGHTS = {
-    ("POST /v1/chat/completions", "positive"): 0.3,
-    ("POST /v1/chat/completions", "negative"): 0.15,
-    ("POST /v1/completions", "positive"): 0.3,
-    ("POST /v1/completions", "negative"): 0.15,
-}
-OTHER_WEIGHT = 0.05
 
 
 def parse_args() -> argparse.Namespace:
@@ -103,9 +96,6 @@ class Server:
         self.startup_seconds = 0.0
 
     def __enter__(self) -> Server:
-        import httpx
-
-        started = time.monotonic()
         with self.log_path.open("wb") as log:  # the child keeps its own descriptor
             self.process = subprocess.Popen(
                 self.command,
@@ -113,25 +103,13 @@ class Server:
                 stderr=subprocess.STDOUT,
                 env=os.environ | {"HF_HUB_OFFLINE": "1"},
             )
-        while time.monotonic() - started < 300:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited while starting; log: {self.log_path}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.root + "/health", timeout=2).is_success:
-                    self.startup_seconds = time.monotonic() - started
-                    return self
-            time.sleep(0.2)
-        self.__exit__()
-        raise RuntimeError(f"the server did not start; log: {self.log_path}")
+        self.startup_seconds = wait_healthy(
+            self.process, self.root + "/health", 300.0, self.log_path, poll=0.2
+        )
+        return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process)
 
     @property
     def alive(self) -> bool:
@@ -164,159 +142,36 @@ def tracebacks(log: str) -> Counter[str]:
     return found
 
 
-# ---- (a) the fuzz ----------------------------------------------------------------------------
-class Fuzz:
-    """Sends schemathesis cases and keeps what came back: statuses and failures by kind."""
+# ---- (a) the fuzz (its harness: tests/fuzzing.py) -------------------------------------------
+def fuzz(server: Server, model: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Coverage cases, then rounds of hypothesis examples (each round the requests still
+    short, shared out over the operations) until ``--requests`` were sent: statuses,
+    failures by kind with an example of each, RSS."""
+    from tests.fuzzing import Fuzzer
 
-    def __init__(self, root: str, model: str, args: argparse.Namespace) -> None:
-        self.root, self.model, self.args = root, model, args
-        self.sent: Counter[str] = Counter()
-        self.failures: Counter[str] = Counter()
-        self.examples: dict[str, dict[str, Any]] = {}
-        self.n = 0
-
-    def run(self) -> None:
-        import requests
-        import schemathesis
-        from hypothesis import HealthCheck, Phase, given, seed, settings
-        from hypothesis.errors import Unsatisfiable
-        from schemathesis import GenerationMode
-
-        schema = schemathesis.openapi.from_url(self.root + "/openapi.json")
-        modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
-        operations = [result.ok() for result in schema.get_all_operations()]
-        with requests.Session() as session:
-            for operation in operations:  # coverage: a fixed set per operation
-                config = schema.config.generation_for(operation=operation, phase="coverage")
-                for case in schema.iter_coverage_cases(
-                    operation, generation_modes=modes, generation_config=config
-                ):
-                    self.send(session, case, "coverage")
-            rounds = 0
-            while self.n < self.args.requests and rounds < 10:  # fuzzing until enough
-                left = self.args.requests - self.n
-                for operation in operations:
-                    for mode in modes:
-                        weight = WEIGHTS.get((operation.label, mode.value), OTHER_WEIGHT)
-
-                        @given(case=operation.as_strategy(generation_mode=mode))
-                        def fuzz(case: Any) -> None:
-                            self.send(session, case, "fuzzing")
-
-                        test = settings(
-                            max_examples=max(1, round(left * weight)),
-                            deadline=None,
-                            database=None,
-                            phases=[Phase.generate],
-                            suppress_health_check=list(HealthCheck),
-                        )(seed(self.args.seed + rounds)(fuzz))
-                        with contextlib.suppress(Unsatisfiable):  # nothing to negate
-                            test()
-                rounds += 1
-
-    def send(self, session: Any, case: Any, phase: str) -> None:
-        """One request, its answer checked against the document; failures by kind."""
-        import requests
-        from schemathesis import GenerationMode
-        from schemathesis.core.failures import Failure, FailureGroup
-
-        mode = case.meta.generation.mode if case.meta is not None else GenerationMode.POSITIVE
-        if mode is GenerationMode.POSITIVE:
-            self.pin(case, always=phase == "coverage")
-        op = f"{case.method} {case.operation.path}"
-        self.n += 1
-        try:
-            response = case.call(
-                base_url=self.root, session=session, timeout=self.args.request_timeout
-            )
-        except requests.RequestException as exc:
-            self.sent[f"{op} error"] += 1
-            self.fail(f"transport {type(exc).__name__}", op, phase, mode.value, case, str(exc))
-            return
-        status = response.status_code
-        self.sent[f"{op} {status}"] += 1
-        if status >= 500:
-            self.fail("5xx", op, phase, mode.value, case, response.text)
-        elif _stream_error(response):  # a stream that ends in a server error is a 5xx too
-            self.fail("5xx in stream", op, phase, mode.value, case, response.text)
-        try:
-            case.validate_response(response, checks=_checks())
-        except (Failure, FailureGroup) as exc:
-            for failure in exc.exceptions if isinstance(exc, FailureGroup) else (exc,):
-                if status >= 500 and failure.code in ("ST101", "ST103"):
-                    continue  # counted as a 5xx
-                kind = f"{failure.code} {failure.title}"
-                text = f"{failure.message[:300]} | {response.text}"
-                self.fail(kind, op, phase, mode.value, case, text)
-
-    def pin(self, case: Any, always: bool) -> None:
-        """Most valid bodies: the served model, short outputs, some sampling, shared jobs."""
-        n = self.n
-        body = case.body
-        if isinstance(body, dict) and (n % 5 or always):
-            body["model"] = self.model
-            cap = self.args.max_tokens_cap
-            for name in LENGTH_FIELDS:
-                value = body.get(name)
-                if isinstance(value, int) and not isinstance(value, bool) and value > cap:
-                    body[name] = 1 + value % cap
-            if body.get("temperature") is None and (n % 3 == 0 or always):
-                body["temperature"] = 1.0  # top_p and seed only matter when sampling
-            if n % 4 == 0:
-                body["astraea_job_id"] = JOB_IDS[n % len(JOB_IDS)]
-            elif n % 7 == 0:
-                case.headers = {**(case.headers or {}), "X-Astraea-Job-Id": JOB_IDS[n % 3]}
-        if n % 5 == 0 and "name" in (case.path_parameters or {}):
-            case.path_parameters = {**case.path_parameters, "name": self.model}
-
-    def fail(self, kind: str, op: str, phase: str, mode: str, case: Any, got: str) -> None:
-        from schemathesis.core import NotSet
-
-        key = f"{kind} | {op} ({phase}, {mode})"
-        self.failures[key] += 1
-        if key not in self.examples:
-            body = None if isinstance(case.body, NotSet) else case.body
-            self.examples[key] = {
-                "request": f"{case.method} {case.formatted_path}",
-                "headers": {k: str(v) for k, v in (case.headers or {}).items()},
-                "body": repr(body)[:1500],
-                "answer": got[:600],
-            }
-
-
-def _stream_error(response: Any) -> bool:
-    """Whether an event stream carries a server-side error event."""
-    content_type = (response.headers.get("content-type") or [""])[0]  # wire form: lists
-    if not content_type.startswith("text/event-stream"):
-        return False
-    return any(
-        line.startswith('data: {"error"') and "internal_server_error" in line
-        for line in response.text.splitlines()
+    rss_start = server.rss_mb()
+    fuzzer = Fuzzer(
+        server.root, model, max_tokens_cap=args.max_tokens_cap, timeout=args.request_timeout
     )
-
-
-def _checks() -> list[Any]:
-    """What every answer must satisfy (not ``positive_data_acceptance``: a valid body may
-    still name an unknown model or not fit the context, which the document allows)."""
-    from schemathesis.checks import not_a_server_error
-    from schemathesis.specs.openapi.checks import (
-        content_type_conformance,
-        negative_data_rejection,
-        response_headers_conformance,
-        response_schema_conformance,
-        status_code_conformance,
-        unsupported_method,
-    )
-
-    return [
-        not_a_server_error,
-        status_code_conformance,
-        content_type_conformance,
-        response_headers_conformance,
-        response_schema_conformance,
-        negative_data_rejection,
-        unsupported_method,
-    ]
+    report = fuzzer.run(at_least=args.requests, seed=args.seed)
+    failures: Counter[str] = Counter()  # by "kind | route (phase, mode)", any status
+    failure_examples: dict[str, dict[str, Any]] = {}
+    for (kind, label, status), n in report.failures.items():
+        failures[f"{kind} | {label}"] += n
+        failure_examples.setdefault(f"{kind} | {label}", report.examples[kind, label, status])
+    return {
+        "requests_sent": report.total,
+        "seconds": round(report.seconds, 1),
+        "by_route_and_status": report.by_route_and_status(),
+        "failures_by_kind": report.by_kind(),
+        "failures": dict(sorted(failures.items())),
+        "failure_examples": failure_examples,
+        "server_alive_after": server.alive,
+        "rss_start_mb": round(rss_start, 1),
+        "rss_after_mb": round(server.rss_mb(), 1),
+        "target": f">= {args.requests} requests, no failure of any kind",
+        "passes": report.total >= args.requests and not report.failures,
+    }
 
 
 # ---- (b) a huge chunked body -----------------------------------------------------------------
@@ -533,13 +388,7 @@ def main() -> None:
     started = time.monotonic()
     with Server(args) as server:
         model = httpx.get(server.root + "/v1/models", timeout=10).json()["data"][0]["id"]
-        rss_start = server.rss_mb()
-        t = time.monotonic()
-        fuzz = Fuzz(server.root, model, args)
-        fuzz.run()
-        fuzz_seconds = time.monotonic() - t
-        rss_after_fuzz = server.rss_mb()
-        alive_after_fuzz = server.alive
+        fuzz_result = fuzz(server, model, args)
         body = big_body(server, model, args.body_mib)
         health = health_under_big_prompt(
             server, model, args.prompt_mib, args.prompt_repeats, args.health_interval
@@ -548,22 +397,6 @@ def main() -> None:
         alive = server.alive
     log = server.log_text()
     found = tracebacks(log)
-    by_kind: Counter[str] = Counter()
-    for key, n in fuzz.failures.items():
-        by_kind[key.split(" | ")[0]] += n
-    fuzz_result = {
-        "requests_sent": fuzz.n,
-        "seconds": round(fuzz_seconds, 1),
-        "by_route_and_status": dict(sorted(fuzz.sent.items())),
-        "failures_by_kind": dict(sorted(by_kind.items())),
-        "failures": dict(sorted(fuzz.failures.items())),
-        "failure_examples": fuzz.examples,
-        "server_alive_after": alive_after_fuzz,
-        "rss_start_mb": round(rss_start, 1),
-        "rss_after_mb": round(rss_after_fuzz, 1),
-        "target": f">= {args.requests} requests, no failure of any kind",
-        "passes": fuzz.n >= args.requests and not fuzz.failures,
-    }
     log_errors = [line[:300] for line in log.splitlines() if "ERROR" in line]
     passes = {
         "fuzz": fuzz_result["passes"],
@@ -575,7 +408,8 @@ def main() -> None:
     }
     worst = max(v["health_max_s"] for v in health["variants"].values())
     print(
-        f"fuzz: {fuzz.n} requests in {fuzz_seconds:.0f} s, failures {dict(by_kind)}; "
+        f"fuzz: {fuzz_result['requests_sent']} requests in {fuzz_result['seconds']:.0f} s, "
+        f"failures {fuzz_result['failures_by_kind']}; "
         f"log tracebacks {sum(found.values())}; "
         f"{args.body_mib} MiB body -> {body['status']}, RSS +{body['rss_growth_mb']} MB; "
         f"/health max {health['health_max_s']} s (median {health['health_median_s']} s) "
