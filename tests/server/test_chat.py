@@ -192,6 +192,8 @@ def test_models_health_and_metrics(serve):
         'astraea_kv_blocks{state="free",tier="host"} 32.0',
         'astraea_queue_length{level="0"} 0.0',
         "astraea_time_to_first_token_seconds_count 1.0",
+        'astraea_time_to_first_token_seconds_bucket{le="0.001"}',  # vLLM's buckets
+        'astraea_time_to_first_token_seconds_bucket{le="2560.0"} 1.0',
     ):
         assert line in text, line
     assert "astraea_job_completion_seconds_bucket" in text and "astraea_kv_actions" in text
