@@ -33,6 +33,7 @@ def test_every_job_runs_its_calls_in_order_on_its_kept_context(serve):
     report = run_bench(specs, BenchOptions(server.url, MODEL))
     summary = report.summary
     assert summary["completed"] == len(specs) and summary["failed"] == 0
+    assert summary["avg_tpot"] > 0 and summary["p99_tpot"] is not None
     for spec, job in zip(specs, sorted(report.jobs, key=lambda j: j.arrival), strict=True):
         assert [c.index for c in job.calls] == list(range(len(spec.segments)))
         assert [c.completion_tokens for c in job.calls] == [s.output_tokens for s in spec.segments]

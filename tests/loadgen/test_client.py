@@ -22,3 +22,12 @@ def test_retry_after_as_seconds_or_an_http_date():
 def test_base_url_may_be_the_host_root():
     for given in ("http://h:8000", "http://h:8000/", "http://h:8000/v1", "http://h:8000/v1/"):
         assert api_url(given) == "http://h:8000/v1"
+
+
+def test_tpot_is_the_time_per_token_after_the_first():
+    from astraea.loadgen.client import CallRecord
+
+    call = CallRecord(0, 0.0, ttft=0.5, latency=2.5, completion_tokens=5)
+    assert call.tpot == 0.5  # (2.5 - 0.5) / 4
+    assert CallRecord(0, 0.0, ttft=0.5, latency=0.5, completion_tokens=1).tpot is None
+    assert CallRecord(0, 0.0).tpot is None

@@ -129,14 +129,22 @@ def bench_command(
         raise ValueError(f"{summary['failed']} of {summary['jobs']} jobs failed; first: {first}")
 
 
+# (summary key, column header, scale to the unit in the header)
+_COLUMNS = (
+    ("avg_jct", "avg JCT s", 1.0),
+    ("p50_jct", "p50 JCT s", 1.0),
+    ("p99_jct", "p99 JCT s", 1.0),
+    ("avg_ttft", "avg TTFT s", 1.0),
+    ("avg_tpot", "avg TPOT ms", 1000.0),
+    ("avg_call_latency", "avg call s", 1.0),
+)
+
+
 def _print_summary(summary: dict) -> None:
     table = Table(title=f"{summary['label']}: {summary['completed']}/{summary['jobs']} jobs")
-    for key in ("avg_jct", "p50_jct", "p99_jct", "avg_ttft", "avg_call_latency"):
-        table.add_column(key.replace("_", " "), justify="right")
+    for _, header, _ in _COLUMNS:
+        table.add_column(header, justify="right")
     table.add_column("jobs/s", justify="right")
-    cells = [
-        "-" if summary[k] is None else f"{summary[k]:.2f}"
-        for k in ("avg_jct", "p50_jct", "p99_jct", "avg_ttft", "avg_call_latency")
-    ]
+    cells = ["-" if summary[k] is None else f"{summary[k] * scale:.2f}" for k, _, scale in _COLUMNS]
     table.add_row(*cells, f"{summary['throughput_jobs_per_s']:.3f}")
     console.print(table)

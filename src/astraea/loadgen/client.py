@@ -63,6 +63,15 @@ class CallRecord:
     cached_tokens: int | None = None  # prompt tokens the server already had (if it says)
     retries: int = 0
 
+    @property
+    def tpot(self) -> float | None:
+        """Time per output token after the first, seconds (``vllm bench serve``'s TPOT:
+        (latency - TTFT) / (output tokens - 1)); None for answers of one token."""
+        n = self.completion_tokens
+        if self.ttft is None or self.latency is None or n is None or n < 2:
+            return None
+        return (self.latency - self.ttft) / (n - 1)
+
 
 @dataclass(slots=True)
 class JobRecord:

@@ -33,6 +33,7 @@ class BenchReport:
         calls = [c for j in done for c in j.calls]
         ttfts = [c.ttft for c in calls if c.ttft is not None]
         latencies = [c.latency for c in calls if c.latency is not None]
+        tpots = [t for c in calls if (t := c.tpot) is not None]
         out_tokens = sum(c.completion_tokens or 0 for j in self.jobs for c in j.calls)
         return {
             "label": self.label,
@@ -45,6 +46,8 @@ class BenchReport:
             "p99_jct": percentile(jcts, 99) if jcts else None,
             "avg_ttft": _mean(ttfts),
             "p99_ttft": percentile(ttfts, 99) if ttfts else None,
+            "avg_tpot": _mean(tpots),
+            "p99_tpot": percentile(tpots, 99) if tpots else None,
             "avg_call_latency": _mean(latencies),
             "calls": len(calls),
             "retries_429": sum(c.retries for j in self.jobs for c in j.calls),
