@@ -191,3 +191,18 @@ def test_edge_values_are_served_or_refused_never_a_500(serve, errors_logged):
         assert r.status_code == 200, r.text
         assert_serving(server, http)
     assert errors_logged() == []
+
+
+def test_a_model_whose_every_forward_pass_fails_makes_health_fail(serve, monkeypatch):
+    server = serve()
+
+    def broken(plan, token_ids, step=0):
+        raise RuntimeError("the weights are gone")
+
+    with httpx.Client(base_url=server.root, timeout=10) as http:
+        monkeypatch.setattr(server.engine.runner, "compute_logits", broken)
+        for _ in range(3):
+            assert chat(http, "say:x").status_code == 500
+        assert http.get("/health").json()["error"]["code"] == "engine_unhealthy"
+        monkeypatch.undo()
+        assert_serving(server, http)

@@ -7,15 +7,21 @@ from tests.fakes import run_cli
 from tests.server.conftest import tiny_engine
 
 
-def test_flags_build_the_engine_and_the_app(monkeypatch, capsys, tiny_model, tokenizer):
+def fake_serve(monkeypatch, model, tokenizer) -> tuple[dict, dict]:
+    """Replace the engine and uvicorn: (what the engine was built with, what was served)."""
     built, served = {}, {}
 
     def fake_engine(path, config, policy, scheduler_overrides):
         built.update(path=path, config=config, policy=policy, overrides=scheduler_overrides)
-        return tiny_engine(tiny_model, tokenizer)
+        return tiny_engine(model, tokenizer)
 
     monkeypatch.setattr(astraea.engine, "Engine", fake_engine)
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
+    return built, served
+
+
+def test_flags_build_the_engine_and_the_app(monkeypatch, capsys, tiny_model, tokenizer):
+    built, served = fake_serve(monkeypatch, tiny_model, tokenizer)
     args = [
         "serve",
         "--model",
@@ -62,11 +68,7 @@ def test_flags_build_the_engine_and_the_app(monkeypatch, capsys, tiny_model, tok
 
 def test_browser_flags(monkeypatch, capsys, tiny_model, tokenizer):
     """Origins from the flag; on a non-loopback address any Host name is served."""
-    served = {}
-    monkeypatch.setattr(
-        astraea.engine, "Engine", lambda *a, **k: tiny_engine(tiny_model, tokenizer)
-    )
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
+    _, served = fake_serve(monkeypatch, tiny_model, tokenizer)
     args = [
         "serve",
         "--host",

@@ -188,7 +188,8 @@ class Engine:
     def step(self) -> list[Request]:
         """One plan: schedule, run its steps, book them; returns the calls that ended. A call
         whose own sequence failed ends alone, with ``error`` set (``isolation.py``); a step
-        that failed as a whole (its KV copies) raises ``StepFailed`` with the calls it ended."""
+        that failed as a whole (its KV copies, or every sequence) raises ``StepFailed`` with
+        the calls it ended."""
         sched = self.scheduler
         self.stalled = False
         if not sched.has_ready_work:
@@ -214,6 +215,8 @@ class Engine:
             copies = (*plan.swap_out, *plan.swap_in)
             touched = [s.job_id for s in plan.seqs] + [c.job_id for c in copies]
             failed.update(dict.fromkeys(touched, exc))
+        if broken is None and plan.seqs and all(s.job_id in failed for s in plan.seqs):
+            broken = failed[plan.seqs[0].job_id]  # nothing survived: the step itself failed
         errors = [self._fail(job_id, exc) for job_id, exc in failed.items() if job_id in sched.jobs]
         now = self.clock()
         result = StepResult(now - started, steps, frozenset(stopped - failed.keys()), sampled)

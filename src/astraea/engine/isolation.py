@@ -5,8 +5,9 @@ it does, the step is retried one sequence (or one row) at a time: the ones that 
 are the culprits and are ended alone, the others go on with the logits and tokens they got.
 Writing the same KV slots a second time is harmless (same inputs, same values), and the
 retries carry no block copies (a failed copy is the step's failure, ``CopyError``). When
-every sequence fails on its own too, each is still ended alone; the engine thread counts
-such steps to tell a broken engine from a bad call (``/health``).
+every sequence fails on its own too, each is still ended alone and the step counts as
+failed (``StepFailed``): the engine thread counts such steps in a row to tell a broken
+engine from a bad call (``/health``).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ __all__ = ["CopyError", "StepFailed", "compute_isolated", "sample_isolated"]
 
 
 class StepFailed(RuntimeError):
-    """A step that failed as a whole (its KV copies): ``requests`` are the calls it ended,
-    each with its ``error`` set."""
+    """A step that failed as a whole (its KV copies, or every sequence it ran): ``requests``
+    are the calls it ended, each with its ``error`` set."""
 
     def __init__(self, requests: list[Request], cause: BaseException) -> None:
         super().__init__(f"the engine step failed: {cause}")

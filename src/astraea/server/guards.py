@@ -4,19 +4,19 @@ validation, the model name, the job header, and the bounded admission queue."""
 from __future__ import annotations
 
 import hmac
-import re
 from typing import TypeVar
 
 from fastapi import Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from astraea.server.calls import Call
 from astraea.server.errors import APIError, from_validation
 from astraea.server.jobs import Claim
-from astraea.server.protocol import ID_PATTERN, JOB_HEADER, MAX_ID_CHARS
+from astraea.server.protocol import JOB_HEADER, MAX_ID_CHARS, JobId
 from astraea.server.service import Service
 
 M = TypeVar("M", bound=BaseModel)
+_JOB_ID = TypeAdapter(JobId)
 OFF_LOOP_BYTES = 64 << 10  # bodies larger than this are validated on a worker thread
 
 
@@ -79,16 +79,17 @@ def _too_large(limit: int) -> APIError:
 def job_header(request: Request, body_id: str | None) -> str | None:
     """The job named by the header (it wins) or the body; header ids obey the body's rule."""
     header = request.headers.get(JOB_HEADER)
-    if header is not None and not (
-        0 < len(header) <= MAX_ID_CHARS and re.fullmatch(ID_PATTERN, header)
-    ):
+    if header is None:
+        return body_id
+    try:
+        return _JOB_ID.validate_python(header)
+    except ValidationError:
         raise APIError(
             400,
             f"{JOB_HEADER} must have 1 to {MAX_ID_CHARS} visible ASCII characters",
             param=JOB_HEADER,
             code="invalid_value",
-        )
-    return header or body_id
+        ) from None
 
 
 def admit(service: Service, call: Call, claim: Claim) -> None:

@@ -294,4 +294,3 @@ class EngineWorker:
                 self._end(job, "aborted")
             except Exception:
                 log.exception("could not end job %s", job.job_id)
-                sched.jobs.pop(job.job_id, None)
