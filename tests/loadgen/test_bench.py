@@ -34,9 +34,11 @@ def test_every_job_runs_its_calls_in_order_on_its_kept_context(serve):
     summary = report.summary
     assert summary["completed"] == len(specs) and summary["failed"] == 0
     assert summary["avg_tpot"] > 0 and summary["p99_tpot"] is not None
+    assert summary["avg_itl"] > 0 and summary["p99_itl"] >= summary["avg_itl"] * 0.5
     for spec, job in zip(specs, sorted(report.jobs, key=lambda j: j.arrival), strict=True):
         assert [c.index for c in job.calls] == list(range(len(spec.segments)))
         assert [c.completion_tokens for c in job.calls] == [s.output_tokens for s in spec.segments]
+        assert all(0 < len(c.itl) < c.completion_tokens for c in job.calls)  # streamed
         # the continuation was recognised: everything sent before is the job's context
         assert all(c.cached_tokens for c in job.calls[1:])
         assert job.jct is not None and job.jct >= 0.05 * (len(spec.segments) - 1)

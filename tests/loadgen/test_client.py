@@ -31,3 +31,26 @@ def test_tpot_is_the_time_per_token_after_the_first():
     assert call.tpot == 0.5  # (2.5 - 0.5) / 4
     assert CallRecord(0, 0.0, ttft=0.5, latency=0.5, completion_tokens=1).tpot is None
     assert CallRecord(0, 0.0).tpot is None
+
+
+def test_itl_is_the_gap_between_content_chunks():
+    """vllm bench serve's ITL: one gap per content chunk after the first; role-only and
+    usage chunks do not count."""
+    import asyncio
+    import json
+
+    import httpx
+
+    from astraea.loadgen.client import CallRecord, _read_stream
+
+    def data(obj) -> str:
+        return "data: " + json.dumps(obj) + "\n\n"
+
+    chunks = [data({"choices": [{"delta": {"role": "assistant"}}]})]
+    chunks += [data({"choices": [{"delta": {"content": c}}]}) for c in "abcd"]
+    chunks += [data({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}})]
+    response = httpx.Response(200, content=("".join(chunks) + "data: [DONE]\n\n").encode())
+    call = CallRecord(0, 0.0)
+    text = asyncio.run(_read_stream(response, 0.0, call))
+    assert text == "abcd" and call.completion_tokens == 4
+    assert len(call.itl) == 3 and all(gap >= 0 for gap in call.itl)

@@ -136,6 +136,8 @@ _COLUMNS = (
     ("p99_jct", "p99 JCT s", 1.0),
     ("avg_ttft", "avg TTFT s", 1.0),
     ("avg_tpot", "avg TPOT ms", 1000.0),
+    ("avg_itl", "avg ITL ms", 1000.0),
+    ("p99_itl", "p99 ITL ms", 1000.0),
     ("avg_call_latency", "avg call s", 1.0),
 )
 

@@ -62,6 +62,7 @@ class CallRecord:
     completion_tokens: int | None = None
     cached_tokens: int | None = None  # prompt tokens the server already had (if it says)
     retries: int = 0
+    itl: list[float] = field(default_factory=list)  # gaps between content chunks, seconds
 
     @property
     def tpot(self) -> float | None:
@@ -169,6 +170,7 @@ async def _send(
 
 async def _read_stream(response: httpx.Response, started: float, call: CallRecord) -> str:
     parts: list[str] = []
+    last_chunk: float | None = None
     async for line in response.aiter_lines():
         if not line.startswith("data:"):
             continue
@@ -181,8 +183,12 @@ async def _read_stream(response: httpx.Response, started: float, call: CallRecor
         for choice in chunk.get("choices") or ():
             text = (choice.get("delta") or {}).get("content")
             if text:
+                now = time.monotonic()
                 if call.ttft is None:
-                    call.ttft = time.monotonic() - started
+                    call.ttft = now - started
+                if last_chunk is not None:  # vllm bench serve's ITL: chunk to chunk
+                    call.itl.append(now - last_chunk)
+                last_chunk = now
                 parts.append(text)
         usage = chunk.get("usage")
         if usage:

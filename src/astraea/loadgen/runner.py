@@ -34,6 +34,7 @@ class BenchReport:
         ttfts = [c.ttft for c in calls if c.ttft is not None]
         latencies = [c.latency for c in calls if c.latency is not None]
         tpots = [t for c in calls if (t := c.tpot) is not None]
+        itls = [gap for c in calls for gap in c.itl]  # every gap of every call, as vLLM
         out_tokens = sum(c.completion_tokens or 0 for j in self.jobs for c in j.calls)
         return {
             "label": self.label,
@@ -48,6 +49,8 @@ class BenchReport:
             "p99_ttft": percentile(ttfts, 99) if ttfts else None,
             "avg_tpot": _mean(tpots),
             "p99_tpot": percentile(tpots, 99) if tpots else None,
+            "avg_itl": _mean(itls),
+            "p99_itl": percentile(itls, 99) if itls else None,
             "avg_call_latency": _mean(latencies),
             "calls": len(calls),
             "retries_429": sum(c.retries for j in self.jobs for c in j.calls),
