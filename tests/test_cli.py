@@ -169,3 +169,86 @@ def test_compare_defaults_include_astraea(tmp_path, capsys):
         "continuum",
         "astraea",
     ]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name", "text", "jobs"),
+    [
+        ("sharegpt", "share.json", None, 2),
+        ("burstgpt", "burst.csv", "BURSTGPT", 3),
+        ("azure", "azure.csv", "AZURE_2023", 3),
+    ],
+)
+def test_simulate_reads_sharegpt_burstgpt_and_azure(tmp_path, capsys, fmt, name, text, jobs):
+    from tests.workloads import test_formats as samples
+
+    trace = tmp_path / name
+    trace.write_text(json.dumps(samples.SHAREGPT) if text is None else getattr(samples, text))
+    out = tmp_path / "s.json"
+    args = ["simulate", "--trace", str(trace), "--trace-format", fmt, "--json", str(out)]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    summary = json.loads(out.read_text())
+    assert summary["jobs"] == jobs and summary["trace_format"] == fmt
+    code, _, err = run_cli([*args, "-n", "1"], capsys)  # --jobs keeps the first N of a trace
+    assert code == 0, err
+    assert json.loads(out.read_text())["jobs"] == 1
+
+
+def test_workload_converts_a_trace_to_our_jsonl(tmp_path, capsys):
+    from astraea.workloads import load_sharegpt, read_trace
+    from tests.workloads.test_formats import SHAREGPT
+
+    share, out = tmp_path / "share.json", tmp_path / "out.jsonl"
+    share.write_text(json.dumps(SHAREGPT))
+    args = ["workload", "--trace", str(share), "--trace-format", "sharegpt", "-r", "3", "-o"]
+    code, stdout, err = run_cli([*args, str(out)], capsys)
+    assert code == 0, err
+    assert read_trace(out) == load_sharegpt(share, rate=3.0, seed=0) and "wrote 2 jobs" in stdout
+    code, _, err = run_cli(["workload", "-o", str(out)], capsys)
+    assert code == 2 and "exactly one of --workload" in err
+
+
+def test_old_option_names_still_work_hidden_from_help(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # one line per option
+    code, out, _ = run_cli(["simulate", "--help"], capsys)
+    assert code == 0 and "--max-num-batched-tokens" in out and "--max-batched-tokens " not in out
+    assert "<bool>" not in out  # flags take no value ("--help <bool>" was shown)
+    code, _, err = run_cli(
+        ["simulate", "-w", "infercept", "-n", "5", "--max-batched-tokens=0"], capsys
+    )
+    assert code == 2 and "--max-num-batched-tokens" in err  # renamed, then checked (min 1)
+    code, out, _ = run_cli(["profile", "--help"], capsys)
+    assert "--num-gpu-blocks-override" in out
+
+
+def _commands() -> dict:
+    import typer
+
+    from astraea.cli import app
+
+    return typer.main.get_command(app).commands
+
+
+# demo.py belongs to another change of issue 14; it is listed here until its options have help
+NOT_YET = {"demo"}
+
+
+@pytest.mark.parametrize("name", sorted(_commands()))
+def test_every_option_has_help(name):
+    missing = [
+        param.opts[0]
+        for param in _commands()[name].params
+        if getattr(param, "param_type_name", "") == "option" and not param.hidden
+        if not param.help
+    ]
+    if name in NOT_YET and missing:
+        pytest.xfail(f"{name}: no help yet for {missing}")
+    assert missing == []
+
+
+def test_experiment_writes_under_astraea_results_by_default():
+    from astraea.commands.experiment import default_out
+
+    assert str(default_out("mixes", False)) == "astraea-results/mixes"
+    assert str(default_out("mixes", True)) == "astraea-results/mixes-quick"

@@ -38,7 +38,7 @@ def bench_command(
     workload: WorkloadOpt = None,
     trace: TraceOpt = None,
     trace_format: TraceFormatOpt = "jsonl",
-    jobs: JobsOpt = 20,
+    jobs: JobsOpt = None,
     rate: RateOpt = 0.5,
     seed: SeedOpt = 0,
     tool_scale: Annotated[
@@ -77,16 +77,16 @@ def bench_command(
     json_out: JsonOpt = None,
     plot: PlotOpt = None,
 ) -> None:
-    """Replay agent jobs (a workload or a JSONL trace) against any OpenAI-compatible server:
-    each job sends its calls in order over a growing chat context, sleeps for its tools'
-    latencies, and the run reports JCT, TTFT and per-call latency. Works against ours, vLLM,
+    """Replay agent jobs (a workload or a trace) against any OpenAI-compatible server: each
+    job sends its calls in order over a growing chat context, sleeps for its tools' latencies,
+    and the run reports JCT, TTFT, TPOT, ITL and per-call latency. Works against ours, vLLM,
     SGLang or llama.cpp's server."""
     from astraea.loadgen import BenchOptions, run_bench
     from astraea.loadgen.runner import fetch_model_name
 
     if workload is None and trace is None:
         workload = "infercept"
-    specs, source = load_jobs(workload, trace, jobs, rate, seed, trace_format)
+    specs, source = load_jobs(workload, trace, jobs, rate, seed, trace_format, default_jobs=20)
     try:
         name = model or fetch_model_name(base_url, api_key)
     except Exception as exc:  # connection refused, bad URL, not an OpenAI server

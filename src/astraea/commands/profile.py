@@ -11,6 +11,9 @@ from typing import Annotated
 
 import typer
 
+# old names kept working, hidden from --help (astraea.commands.options.aliased)
+ALIASES = {"--num-gpu-blocks": "--num-gpu-blocks-override"}
+
 
 def profile_command(
     model: Annotated[
@@ -34,7 +37,12 @@ def profile_command(
     ] = None,
     block_size: Annotated[int, typer.Option("--block-size", min=1, help="KV block tokens.")] = 16,
     num_gpu_blocks: Annotated[
-        int, typer.Option("--num-gpu-blocks", min=1, help="Device KV blocks (the capacity).")
+        int,
+        typer.Option(
+            "--num-gpu-blocks-override",
+            min=1,
+            help="Device KV blocks, the capacity (vLLM's name; was --num-gpu-blocks).",
+        ),
     ] = 1024,
     num_cpu_blocks: Annotated[
         int, typer.Option("--num-cpu-blocks", min=0, help="Host KV blocks (swap tier).")

@@ -8,9 +8,12 @@ for a seed. Their module docstrings cite the source statistics and state every c
 from astraea.workloads.arrivals import poisson_arrivals
 from astraea.workloads.autellix import AUTELLIX_CLASSES, generate_autellix
 from astraea.workloads.continuum import CONTINUUM_CLASSES, generate_continuum
+from astraea.workloads.csv_traces import load_azure, load_burstgpt
+from astraea.workloads.formats import TRACE_FORMATS, load_trace, trace_format_names
 from astraea.workloads.importers import load_infercept_dataset, load_mooncake_trace
 from astraea.workloads.infercept import CONTEXT_CAP, INFERCEPT_TYPES, generate_infercept
 from astraea.workloads.registry import WORKLOADS, generate_workload, workload_names
+from astraea.workloads.sharegpt import load_sharegpt
 from astraea.workloads.trace import (
     TraceFormatError,
     job_from_dict,
@@ -24,6 +27,7 @@ __all__ = [
     "CONTEXT_CAP",
     "CONTINUUM_CLASSES",
     "INFERCEPT_TYPES",
+    "TRACE_FORMATS",
     "WORKLOADS",
     "TraceFormatError",
     "generate_autellix",
@@ -32,10 +36,15 @@ __all__ = [
     "generate_workload",
     "job_from_dict",
     "job_to_dict",
+    "load_azure",
+    "load_burstgpt",
     "load_infercept_dataset",
     "load_mooncake_trace",
+    "load_sharegpt",
+    "load_trace",
     "poisson_arrivals",
     "read_trace",
+    "trace_format_names",
     "workload_names",
     "write_trace",
 ]

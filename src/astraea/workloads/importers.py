@@ -40,6 +40,18 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """A whole-file JSON dataset; bad JSON or UTF-8 raise ``TraceFormatError`` (FILE:LINE)."""
+    name = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as exc:
+        raise TraceFormatError(f"{name}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    except UnicodeDecodeError as exc:
+        raise TraceFormatError(f"{name}: not valid UTF-8 ({exc.reason})") from None
+
+
 def _tokens(step: dict[str, Any], count_key: str, text_key: str, where: str) -> int | None:
     """A step's token count, from the count field or (approximately) from its text."""
     if count_key in step:
@@ -112,13 +124,7 @@ def load_infercept_dataset(
     when ``rate`` is None. A JSON list of requests (no keys) is accepted too.
     """
     name = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as exc:
-        raise TraceFormatError(f"{name}:{exc.lineno}: invalid JSON: {exc.msg}") from None
-    except UnicodeDecodeError as exc:
-        raise TraceFormatError(f"{name}: not valid UTF-8 ({exc.reason})") from None
+    data = read_json(path)
     if isinstance(data, dict):
         entries = [(f"request {k!r}", v) for k, v in data.items()]
     elif isinstance(data, list):
