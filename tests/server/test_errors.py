@@ -22,11 +22,11 @@ CASES = [  # (path, body or raw text, status, param, code)
     (CHAT, {**OK, "temperature": "hot"}, 400, "temperature", "invalid_value"),
     (CHAT, {**OK, "temperature": -1}, 400, "temperature", "invalid_value"),
     (CHAT, {**OK, "top_p": 0}, 400, "top_p", "invalid_value"),
-    (CHAT, {**OK, "n": 2}, 400, "n", "invalid_value"),
+    (CHAT, {**OK, "n": 2}, 400, "n", "unsupported_parameter"),
     (CHAT, {**OK, "stream": "yes"}, 400, "stream", "invalid_value"),
     (CHAT, {**OK, "stop": [""]}, 400, None, "invalid_value"),
     (CHAT, {**OK, "min_tokens": 9, "max_tokens": 3}, 400, "min_tokens", "invalid_value"),
-    (CHAT, {**OK, "logprobs": True}, 400, "logprobs", "invalid_value"),
+    (CHAT, {**OK, "top_logprobs": 3}, 400, None, "invalid_value"),
     (
         CHAT,
         {**OK, "tool_choice": {"type": "function", "function": {"name": "nope"}}},

@@ -7,7 +7,8 @@ Writing the same KV slots a second time is harmless (same inputs, same values), 
 retries carry no block copies (a failed copy is the step's failure, ``CopyError``). When
 every sequence fails on its own too, each is still ended alone and the step counts as
 failed (``StepFailed``): the engine thread counts such steps in a row to tell a broken
-engine from a bad call (``/health``).
+engine from a bad call (``/health``). A call's grammar advances only once its token is
+drawn, so a row that fails leaves its matcher as it was (and the call ends anyway).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 
 from astraea.core.plan import StepPlan
+from astraea.engine.logits import process_row, raw_logprobs, record_logprob
 from astraea.engine.runner import CopyError, ModelRunner
 from astraea.engine.sampling import Request, ban_tokens, sample
 
@@ -70,13 +72,26 @@ def sample_isolated(
     decode: Callable[[list[int]], str] | None,
     failed: dict[str, BaseException],
 ) -> list[tuple[Request, int, bool]]:
-    """Sample one token per request and record it (``Request.observe``): (request, token,
-    whether it stopped the call). A batch draw that raises is redone row by row; requests
-    whose draw or bookkeeping fails go into ``failed`` and are left out (they are ended, so
-    what they recorded does not matter)."""
+    """Sample one token per request and record it (grammar, logprobs, ``Request.observe``):
+    (request, token, whether it stopped the call). A row whose processing fails (a grammar
+    that allows nothing) is left out; a batch draw that raises is redone row by row;
+    requests whose draw or bookkeeping fails go into ``failed`` and are left out (they are
+    ended, so what they recorded does not matter)."""
+    raw = raw_logprobs(logits, requests)
+    live: list[int] = []
     for row, req in enumerate(requests):
-        if len(req.token_ids) < req.params.min_tokens:
-            ban_tokens(logits, row, eos_ids)
+        try:
+            if len(req.token_ids) < req.params.min_tokens:
+                ban_tokens(logits, row, eos_ids)
+            process_row(logits, row, req)
+        except Exception as exc:
+            failed[req.job_id] = exc
+            continue
+        live.append(row)
+    if len(live) < len(requests):
+        requests = [requests[row] for row in live]
+        raw = {i: raw[row] for i, row in enumerate(live) if row in raw}
+        logits = logits[live]
     params, generators = [r.params for r in requests], [r.generator for r in requests]
     try:
         tokens: list[int | None] = list(sample(logits, params, generators))
@@ -89,10 +104,14 @@ def sample_isolated(
                 failed[req.job_id] = exc
                 tokens.append(None)
     out: list[tuple[Request, int, bool]] = []
-    for req, token in zip(requests, tokens, strict=True):
+    for row, (req, token) in enumerate(zip(requests, tokens, strict=True)):
         if token is None:
             continue
         try:
+            if req.matcher is not None:
+                req.matcher.accept(token)
+            if row in raw:
+                record_logprob(req, raw[row], token)
             out.append((req, token, req.observe(token, eos_ids, decode)))
         except Exception as exc:
             failed[req.job_id] = exc

@@ -4,7 +4,9 @@ Options follow vLLM's names and meanings so benchmarks read the same: ``temperat
 greedy, ``top_p`` keeps the smallest set of tokens whose probability reaches it, ``seed``
 makes one call's random draws reproducible whatever else shares its batch, ``min_tokens``
 forbids EOS (and defers stop strings) until that many tokens exist, ``ignore_eos`` keeps
-generating through EOS (forced lengths for throughput runs).
+generating through EOS (forced lengths for throughput runs). vLLM's and OpenAI's other knobs
+(``top_k``, ``min_p``, the three penalties, ``logit_bias``, logprobs) and a grammar that
+constrains the tokens (structured outputs) are applied by ``engine/logits.py``.
 """
 
 from __future__ import annotations
@@ -12,12 +14,29 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 
 # what torch.Generator.manual_seed accepts (a 64-bit seed, signed or not)
 SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1
 GREEDY_BELOW = 1e-5  # temperatures under this sample greedily (vLLM's _SAMPLING_EPS)
+MAX_LOGPROBS = 20  # alternatives per token (OpenAI's top_logprobs limit)
+
+
+class TokenMatcher(Protocol):
+    """One call's grammar state: masks the tokens the grammar forbids next, then learns the
+    token drawn (``accept`` raises ``ValueError`` on one the grammar refuses)."""
+
+    def mask(self, row: torch.Tensor) -> None: ...
+
+    def accept(self, token: int) -> None: ...
+
+
+class Grammar(Protocol):
+    """A compiled constraint (structured outputs); each call gets its own matcher."""
+
+    def matcher(self) -> TokenMatcher: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +50,15 @@ class SamplingParams:
     stop: tuple[str, ...] = ()  # strings that end the call (left out of the text)
     min_tokens: int = 0  # no EOS, no stop string before this many tokens
     ignore_eos: bool = False
+    top_k: int = 0  # keep the k most likely tokens; 0 (or vLLM's -1) keeps all
+    min_p: float = 0.0  # drop tokens below min_p x the most likely one's probability
+    presence_penalty: float = 0.0  # OpenAI's: minus this once per token already generated
+    frequency_penalty: float = 0.0  # OpenAI's: minus this per earlier occurrence
+    repetition_penalty: float = 1.0  # vLLM's: divides (multiplies if < 0) seen tokens' logits
+    prompt_ids: tuple[int, ...] = ()  # the prompt, which repetition_penalty also counts
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias added to its logit)
+    logprobs: int | None = None  # None: none; k: the drawn token's and the k most likely
+    grammar: Grammar | None = None  # structured outputs: only tokens it allows
 
     def __post_init__(self) -> None:
         if isinstance(self.stop, str):
@@ -61,6 +89,39 @@ class SamplingParams:
                 raise ValueError(f"stop strings must be non-empty strings, got {s!r}")
         if not isinstance(self.ignore_eos, bool):
             raise ValueError(f"ignore_eos must be a bool, got {self.ignore_eos!r}")
+        self._check_processing()
+
+    def _check_processing(self) -> None:
+        if self.top_k == -1:
+            object.__setattr__(self, "top_k", 0)
+        if not _is_int(self.top_k) or self.top_k < 0:
+            raise ValueError(f"top_k must be an integer >= 0 (or -1: off), got {self.top_k!r}")
+        if not _number(self.min_p) or not 0.0 <= self.min_p <= 1.0:
+            raise ValueError(f"min_p must be in [0, 1], got {self.min_p!r}")
+        for name in ("presence_penalty", "frequency_penalty"):
+            value = getattr(self, name)
+            if not _number(value) or not -2.0 <= value <= 2.0:
+                raise ValueError(f"{name} must be in [-2, 2], got {value!r}")
+        rep = self.repetition_penalty
+        if not _number(rep) or not 0.0 < rep <= 2.0:
+            raise ValueError(f"repetition_penalty must be in (0, 2], got {rep!r}")
+        for item in self.logit_bias:
+            if not (len(item) == 2 and _is_int(item[0]) and item[0] >= 0 and _number(item[1])):
+                raise ValueError(f"logit_bias entries must be (token id, number), got {item!r}")
+            if not -100.0 <= item[1] <= 100.0:
+                raise ValueError(f"logit_bias values must be in [-100, 100], got {item[1]!r}")
+        lp = self.logprobs
+        if lp is not None and not (_is_int(lp) and 0 <= lp <= MAX_LOGPROBS):
+            raise ValueError(f"logprobs must be an integer in [0, {MAX_LOGPROBS}], got {lp!r}")
+        if self.grammar is not None and self.ignore_eos:
+            raise ValueError("ignore_eos cannot be combined with a grammar (it ends with EOS)")
+
+    @property
+    def penalized(self) -> bool:
+        """Whether earlier tokens change this call's logits (any penalty set)."""
+        return bool(
+            self.presence_penalty or self.frequency_penalty or self.repetition_penalty != 1.0
+        )
 
     @property
     def greedy(self) -> bool:
@@ -77,6 +138,10 @@ class SamplingParams:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def ban_tokens(logits: torch.Tensor, row: int, token_ids: Iterable[int]) -> None:
@@ -102,7 +167,13 @@ def sample(
 
 
 def _draw(row: torch.Tensor, params: SamplingParams, generator: torch.Generator | None) -> int:
-    probs = torch.softmax(row.float() / params.temperature, dim=-1)
+    row = row.float()
+    if params.top_k and params.top_k < row.numel():
+        kth = row.topk(params.top_k).values[-1]
+        row = row.masked_fill(row < kth, -math.inf)
+    probs = torch.softmax(row / params.temperature, dim=-1)
+    if params.min_p > 0.0:  # relative to the most likely token, which always stays
+        probs = probs.masked_fill(probs < params.min_p * probs.max(), 0.0)
     if params.top_p < 1.0:
         sorted_probs, order = probs.sort(descending=True)
         # Keep a token while the mass before it is below top_p: the first always stays.
@@ -123,6 +194,17 @@ class Output:
     text: str
     token_ids: list[int]
     finish_reason: str
+    logprobs: list[TokenLogprob] | None = None  # per generated token, when asked for
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """A drawn token's log-probability and the most likely alternatives, from the model's
+    own distribution (vLLM's ``raw_logprobs``: before penalties, masks and temperature)."""
+
+    token_id: int
+    logprob: float
+    top: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass(slots=True, eq=False)
@@ -139,6 +221,16 @@ class Request:
     checked_chars: int = 0  # text already searched for stop strings
     output: Output | None = None
     error: BaseException | None = None  # the call failed inside a step (it has ended)
+    matcher: TokenMatcher | None = None  # the grammar's state (structured outputs)
+    logprobs: list[TokenLogprob] | None = None
+
+    def __post_init__(self) -> None:
+        # Made when the call is submitted: a grammar that cannot start refuses the call
+        # before the engine changes anything.
+        if self.params.grammar is not None and self.matcher is None:
+            self.matcher = self.params.grammar.matcher()
+        if self.params.logprobs is not None and self.logprobs is None:
+            self.logprobs = []
 
     @property
     def finished(self) -> bool:
@@ -174,5 +266,6 @@ class Request:
     def finish(self, text: str) -> Output:
         if self.stop_at is not None:
             text = text[: self.stop_at]
-        self.output = Output(self.job_id, text, list(self.token_ids), self.finish_reason)
+        logprobs = None if self.logprobs is None else list(self.logprobs)
+        self.output = Output(self.job_id, text, list(self.token_ids), self.finish_reason, logprobs)
         return self.output

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,25 @@ class Tokenizer:
             margin = 4 if self.backend.normalizer is not None else 1
             self._max_token_bytes = max(1, longest) * margin
         return -(-num_bytes // self._max_token_bytes)
+
+    def token_bytes(self, token_id: int) -> bytes:
+        """The bytes one token stands for (logprobs report them: a token may hold part of a
+        UTF-8 character); empty for ids past the vocabulary (a model's padding rows)."""
+        piece = self.backend.id_to_token(token_id)
+        if piece is None:
+            return b""
+        if token_id in self._special_ids or not isinstance(
+            self.backend.decoder, decoders.ByteLevel
+        ):
+            return self.backend.decode([token_id], skip_special_tokens=False).encode()
+        table = _byte_decoder()
+        if all(ch in table for ch in piece):
+            return bytes(table[ch] for ch in piece)
+        return piece.encode()
+
+    @cached_property
+    def _special_ids(self) -> frozenset[int]:
+        return frozenset(self.backend.get_added_tokens_decoder())
 
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
         return self.backend.decode(list(ids), skip_special_tokens=skip_special_tokens)
@@ -170,6 +189,20 @@ class Tokenizer:
         if config_eos is not None and config_eos not in eos:
             eos.append(config_eos)
         return cls(backend, template, bos, eos)
+
+
+@cache
+def _byte_decoder() -> dict[str, int]:
+    """GPT-2's byte-level alphabet, reversed: the printable stand-in of each byte -> the byte."""
+    keep = [*range(33, 127), *range(161, 173), *range(174, 256)]
+    table, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            table[chr(b)] = b
+        else:
+            table[chr(256 + extra)] = b
+            extra += 1
+    return table
 
 
 def _special_id(backend: RustTokenizer, token: Any) -> int | None:

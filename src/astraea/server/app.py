@@ -27,6 +27,7 @@ from astraea.server.calls import Call, Done
 from astraea.server.config import ServerConfig
 from astraea.server.errors import APIError, CrashGuard
 from astraea.server.guards import admit, authorize, job_header, read_body
+from astraea.server.logprobs import chat_logprobs, completion_logprobs
 from astraea.server.metrics import RequestCounter
 from astraea.server.protocol import (
     JOB_HEADER,
@@ -151,19 +152,23 @@ def create_app(engine: Engine, config: ServerConfig | None = None) -> FastAPI:
                     text: str = "",
                     delta: dict | None = None,
                     reason: str | None = None,
+                    logprobs: list | None = None,
                 ) -> dict[str, Any]:
-                    choice = {
+                    choice: dict[str, Any] = {
                         "index": 0,
                         "delta": delta if delta is not None else {"content": text},
                         "finish_reason": reason,
                     }
+                    if logprobs is not None:
+                        choice["logprobs"] = chat_logprobs(service.tokenizer, logprobs)
                     return {**chunk_head, "choices": [choice]}
 
                 def final(done: Done, text: TextStream) -> list[dict[str, Any]]:
                     _observe(service, call)
                     _, calls = done.verdict.parsed
                     rest = text.finish(text.prefix + done.output.text, called=bool(calls))
-                    out = [chunk(rest)] if rest else []
+                    left = text.take_logprobs()
+                    out = [chunk(rest, logprobs=left)] if rest or left else []
                     if calls:
                         deltas = [{"index": i, **c} for i, c in enumerate(tool_calls_out(calls))]
                         out.append(chunk(delta={"tool_calls": deltas}))
@@ -177,6 +182,7 @@ def create_app(engine: Engine, config: ServerConfig | None = None) -> FastAPI:
                     call.prefix,
                     call.params.stop,
                     tools=bool(req.tools) and req.tool_choice != "none",
+                    logprobs=call.params.logprobs is not None,
                 )
                 first = chunk(delta={"role": "assistant", "content": ""})
                 events = stream_events(call, text, chunk, final, first)
@@ -187,10 +193,11 @@ def create_app(engine: Engine, config: ServerConfig | None = None) -> FastAPI:
             message: dict[str, Any] = {"role": "assistant", "content": content}
             if calls:
                 message["tool_calls"] = tool_calls_out(calls)
+            lps = done.output.logprobs
             choice = {
                 "index": 0,
                 "message": message,
-                "logprobs": None,
+                "logprobs": None if lps is None else chat_logprobs(service.tokenizer, lps),
                 "finish_reason": finish_reason(done, calls),
             }
             body = {
@@ -221,26 +228,43 @@ def create_app(engine: Engine, config: ServerConfig | None = None) -> FastAPI:
             if req.stream:
                 include_usage = bool(req.stream_options and req.stream_options.include_usage)
 
-                def chunk(text: str = "", reason: str | None = None) -> dict[str, Any]:
-                    choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": reason}
+                offset = [0]  # where the next chunk's text starts
+
+                def chunk(
+                    text: str = "", reason: str | None = None, logprobs: list | None = None
+                ) -> dict[str, Any]:
+                    lp = None
+                    if logprobs is not None:
+                        lp = completion_logprobs(service.tokenizer, logprobs, offset[0])
+                    offset[0] += len(text)
+                    choice = {"index": 0, "text": text, "logprobs": lp, "finish_reason": reason}
                     return {**head, "choices": [choice]}
 
                 def final(done: Done, text: TextStream) -> list[dict[str, Any]]:
                     _observe(service, call)
-                    out = [chunk(text.finish(done.output.text), reason=done.output.finish_reason)]
+                    rest = text.finish(done.output.text)
+                    reason = done.output.finish_reason
+                    out = [chunk(rest, reason=reason, logprobs=text.take_logprobs())]
                     if include_usage:
                         out.append({**head, "choices": [], "usage": done_usage(done)})
                     return out
 
-                text = TextStream(service.tokenizer.decode, "", req.stops, tools=False)
+                text = TextStream(
+                    service.tokenizer.decode,
+                    "",
+                    req.stops,
+                    tools=False,
+                    logprobs=call.params.logprobs is not None,
+                )
                 events = stream_events(call, text, chunk, final)
                 return EventStream(events, call, service.worker.cancel, headers=headers)
             done = await wait_done(call, request, service.worker.cancel)
             _observe(service, call)
+            lps = done.output.logprobs
             choice = {
                 "index": 0,
                 "text": done.output.text,
-                "logprobs": None,
+                "logprobs": None if lps is None else completion_logprobs(service.tokenizer, lps),
                 "finish_reason": done.output.finish_reason,
             }
             body = {**head, "choices": [choice], "usage": done_usage(done)}

@@ -2,8 +2,9 @@
 
 A handler builds a ``Call`` and keeps its ``CallHandle``; the engine thread sends events back
 through ``loop.call_soon_threadsafe`` (never touching asyncio objects itself): token ids as
-they are sampled, then ``Done`` or an ``APIError``. The handle also keeps the admission
-queue's count: a call is queued from its acceptance until its first event.
+they are sampled (with their logprobs when the call asked), then ``Done`` or an
+``APIError``. The handle also keeps the admission queue's count: a call is queued from its
+acceptance until its first event.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ class CallHandle:
         self._admission = admission
         self._queued = False
         self.closed = False  # the call's last event (done or error) has been read
+        self._logprobs_sent = 0  # engine thread: logprob entries already sent
 
     # ---- event loop ------------------------------------------------------------------------
     def enqueue(self) -> None:
@@ -117,8 +119,15 @@ class CallHandle:
         with contextlib.suppress(RuntimeError):  # a closed loop: the server is shutting down
             self.loop.call_soon_threadsafe(self.events.put_nowait, (kind, value))
 
-    def tokens(self, ids: list[int]) -> None:
-        self._send("tokens", ids)
+    def tokens(self, ids: list[int], logprobs: list[Any] | None = None) -> None:
+        """New token ids; ``logprobs`` is the call's whole list so far (its new entries go
+        with the ids)."""
+        new = None
+        if logprobs is not None:
+            start = self._logprobs_sent
+            new = logprobs[start : start + len(ids)]
+            self._logprobs_sent = start + len(new)
+        self._send("tokens", (ids, new))
 
     def done(self, done: Done) -> None:
         self._send("done", done)

@@ -104,15 +104,20 @@ class ChatTemplate:
         return f"{START}{role}\n{body}{END}\n"
 
     @staticmethod
-    def forced_prefix(tool_choice: Any, tools: Sequence[ToolSpec] = ()) -> str:
-        """Text the answer is made to start with: a named tool (up to the first argument's
-        opening quote when it takes arguments: small models otherwise write the schema),
-        or any tool (``required``)."""
+    def forced_prefix(
+        tool_choice: Any, tools: Sequence[ToolSpec] = (), by_grammar: bool = False
+    ) -> str:
+        """Text the answer is made to start with: any tool (``required``), or a named tool:
+        up to ``"arguments":`` when a grammar writes the arguments (structured.py), else up
+        to the first argument's opening quote (small models otherwise write the schema)."""
         if tool_choice == "required":
             return f"{CALL_OPEN}\n"
         name = getattr(getattr(tool_choice, "function", None), "name", None)
         if not name:
             return ""
+        if by_grammar:
+            return f'{CALL_OPEN}\n{{"name": {json.dumps(name)}, "arguments":'
+
         spec = next((t.function for t in tools if t.function.name == name), None)
         takes = bool(spec and spec.parameters and spec.parameters.get("properties"))
         opening = '{"' if takes else "{"

@@ -1,9 +1,10 @@
 """The HTTP edge: OpenAI-shaped request and response models, validated by pydantic.
 
 Requests are strict (``"5"`` is not an integer) and ignore unknown fields, as vLLM does, so
-SDK additions do not break clients; fields we know but cannot honour (``n > 1``, logprobs,
-``echo``) are refused with 400 rather than silently ignored. Our own extras all start with
-``astraea_`` (plus vLLM's ``min_tokens`` / ``ignore_eos``), so a stock server ignores them.
+SDK additions do not break clients; fields we know but cannot honour (``n > 1``, ``echo``,
+audio, predicted outputs, ...) are refused with 400 rather than silently ignored (the table
+in docs/server.md says what happens to each field). vLLM's sampling and structured-output
+extras are honoured under vLLM's names; our own extras all start with ``astraea_``.
 """
 
 from __future__ import annotations
@@ -78,7 +79,44 @@ class NamedToolChoice(_Request):
 
 
 class StreamOptions(_Request):
-    include_usage: bool = False
+    include_usage: bool | None = False
+    continuous_usage_stats: Literal[False] | None = None  # vLLM's; usage comes at the end
+
+
+class JSONSchemaFormat(_Request):
+    name: Annotated[str, Field(min_length=1, max_length=64)] = "response"
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    strict: bool | None = None  # the grammar enforces the schema either way
+
+
+class ResponseFormat(_Request):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JSONSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _schema_given(self) -> ResponseFormat:
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("response_format json_schema needs a json_schema object")
+        return self
+
+
+class StructuredOutputs(_Request):
+    """vLLM's ``structured_outputs`` (formerly the ``guided_*`` fields): one constraint."""
+
+    json_: dict[str, Any] | str | None = Field(default=None, alias="json")
+    regex: str | None = None
+    choice: Annotated[list[str], Field(min_length=1)] | None = None
+    grammar: str | None = None
+    json_object: bool | None = None
+
+    def given(self) -> list[str]:
+        return [k for k in ("json_", "regex", "choice", "grammar") if getattr(self, k)] + (
+            ["json_object"] if self.json_object else []
+        )
+
+
+Penalty = Annotated[float, Field(ge=-2.0, le=2.0)]
 
 
 class _Generation(_Request):
@@ -90,10 +128,24 @@ class _Generation(_Request):
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
     seed: Seed | None = None
     stop: str | Annotated[list[str], Field(max_length=16)] | None = None
-    n: Annotated[int, Field(ge=1, le=1)] = 1  # one choice per request
-    stream: bool = False
+    n: Annotated[int, Field(ge=1, le=128)] | None = None  # more than 1: 400 (service.py)
+    stream: bool | None = False
     stream_options: StreamOptions | None = None
-    user: str | None = None
+    user: str | None = None  # accepted; it names the end user and changes nothing
+    presence_penalty: Penalty | None = None
+    frequency_penalty: Penalty | None = None
+    logit_bias: dict[str, Annotated[float, Field(ge=-100.0, le=100.0)]] | None = None
+    # vLLM's sampling extras
+    top_k: Annotated[int, Field(ge=-1)] | None = None
+    min_p: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    repetition_penalty: Annotated[float, Field(gt=0.0, le=2.0)] | None = None
+    # structured outputs: OpenAI's response_format (chat) and vLLM's fields
+    response_format: ResponseFormat | None = None
+    structured_outputs: StructuredOutputs | None = None
+    guided_json: dict[str, Any] | str | None = None
+    guided_regex: str | None = None
+    guided_choice: Annotated[list[str], Field(min_length=1)] | None = None
+    guided_grammar: str | None = None
     # vLLM's extras: forced output lengths for benchmarks.
     min_tokens: Annotated[int, Field(ge=0)] = 0
     ignore_eos: bool = False
@@ -103,6 +155,14 @@ class _Generation(_Request):
     astraea_last: bool | None = None  # force whether this call ends its job
     # the tool the client calls after this answer when the answer names none (its category)
     astraea_tool: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+    @model_validator(mode="after")
+    def _stream_options_need_stream(self) -> _Generation:
+        if self.stream_options is not None and not self.stream:
+            raise ValueError(
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+            )
+        return self
 
     @property
     def stops(self) -> tuple[str, ...]:
@@ -116,7 +176,24 @@ class ChatCompletionRequest(_Generation):
     max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
     tools: list[ToolSpec] | None = None
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
-    logprobs: Literal[False] | None = None
+    parallel_tool_calls: bool | None = None  # false: at most one tool call
+    logprobs: bool | None = None
+    top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
+    # OpenAI's fields for what this server does not do: refused when set (service.py)
+    audio: dict[str, Any] | None = None
+    modalities: list[str] | None = None
+    functions: list[Any] | None = None
+    function_call: str | dict[str, Any] | None = None
+    prediction: dict[str, Any] | None = None
+    web_search_options: dict[str, Any] | None = None
+    reasoning_effort: str | None = None
+    verbosity: str | None = None
+    store: bool | None = None
+    # accepted, change nothing: stored-completion tags, cache routing and safety ids, tiers
+    metadata: dict[str, str] | None = None
+    prompt_cache_key: str | None = None
+    safety_identifier: str | None = None
+    service_tier: str | None = None
 
     @model_validator(mode="after")
     def _named_tool_exists(self) -> ChatCompletionRequest:
@@ -125,6 +202,10 @@ class ChatCompletionRequest(_Generation):
             names = {t.function.name for t in self.tools or ()}
             if choice.function.name not in names:
                 raise ValueError(f"tool_choice names {choice.function.name!r}, not in tools")
+        if choice == "required" and not self.tools:
+            raise ValueError("tool_choice 'required' needs tools")
+        if self.top_logprobs and not self.logprobs:
+            raise ValueError("top_logprobs needs logprobs set to true")
         return self
 
     @property
@@ -134,9 +215,10 @@ class ChatCompletionRequest(_Generation):
 
 class CompletionRequest(_Generation):
     prompt: str | Annotated[list[int], Field(min_length=1)] | list[str]
-    echo: Literal[False] = False
-    logprobs: None = None
+    echo: Literal[False] | None = False
+    logprobs: Annotated[int, Field(ge=0, le=20)] | None = None  # OpenAI allows up to 5
     suffix: None = None
+    best_of: Annotated[int, Field(ge=1, le=1)] | None = None  # one candidate per choice
 
     @model_validator(mode="after")
     def _one_prompt(self) -> CompletionRequest:

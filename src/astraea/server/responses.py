@@ -126,13 +126,26 @@ class TextStream:
     """Incremental detokenization with the hold-backs described above."""
 
     def __init__(
-        self, decode: Callable[[list[int]], str], prefix: str, stops: tuple[str, ...], tools: bool
+        self,
+        decode: Callable[[list[int]], str],
+        prefix: str,
+        stops: tuple[str, ...],
+        tools: bool,
+        logprobs: bool = False,
     ) -> None:
         self.decode, self.prefix, self.tools = decode, prefix, tools
         self.stops = stops
         self.hold = max((len(s) for s in stops), default=1) - 1
         self.ids: list[int] = []
         self.sent = ""
+        # logprob entries of tokens received but not yet sent (they go with the next text)
+        self.pending: list[Any] | None = [] if logprobs else None
+
+    def take_logprobs(self) -> list[Any] | None:
+        if self.pending is None:
+            return None
+        out, self.pending = self.pending, []
+        return out
 
     def push(self, ids: list[int]) -> str:
         self.ids.extend(ids)
@@ -177,9 +190,12 @@ async def stream_events(
     while True:
         kind, value = await call.handle.next()
         if kind == "tokens":
-            piece = text.push(value)
+            ids, logprobs = value
+            if logprobs and text.pending is not None:
+                text.pending.extend(logprobs)
+            piece = text.push(ids)
             if piece:
-                yield sse(chunk(text=piece))
+                yield sse(chunk(text=piece, logprobs=text.take_logprobs()))
         elif kind == "done":
             for data in final(value, text):
                 yield sse(data)

@@ -25,7 +25,15 @@ from astraea.server.config import ServerConfig
 from astraea.server.errors import APIError, context_too_long
 from astraea.server.jobs import Claim, JobTable, answer_key, conversation_keys
 from astraea.server.metrics import ServerMetrics
+from astraea.server.options import (
+    content_constraint,
+    logit_bias,
+    logprobs_count,
+    refuse_unsupported,
+    tool_constraint,
+)
 from astraea.server.protocol import ChatCompletionRequest, CompletionRequest, _Generation
+from astraea.server.structured import Grammars, LLGuidanceGrammar, available
 from astraea.server.worker import EngineWorker
 
 T = TypeVar("T")
@@ -48,6 +56,7 @@ class Service:
             engine.runner.model.config.max_position, sched.num_device_blocks * sched.block_size
         )
         self.vocab_size = engine.runner.model.config.vocab_size
+        self.grammars = Grammars(self.tokenizer, self.vocab_size, engine.eos_token_ids)
         self.table = JobTable(config.job_ttl)
         self.metrics = ServerMetrics()
         self.admission = Admission(config.max_queue, config.retry_after)
@@ -69,12 +78,32 @@ class Service:
     async def chat_call(
         self, req: ChatCompletionRequest, explicit: str | None
     ) -> tuple[Call, Claim]:
+        refuse_unsupported(req)
         tools = req.tools or []
         names = [t.function.name for t in tools] if req.tool_choice != "none" else []
-        forced = self.template.forced_prefix(req.tool_choice, tools) if names else ""
-        # A named tool is called once: stop at the end of its block.
-        extra_stop = (CALL_CLOSE,) if forced and req.tool_choice != "required" else ()
+        forcing = bool(names) and req.tool_choice not in (None, "auto")
+        by_grammar = forcing and available()
+        forced = self.template.forced_prefix(req.tool_choice, tools, by_grammar) if names else ""
+        # A named tool is called once, and so is any with parallel_tool_calls false: stop at
+        # the end of its block.
+        once = (forcing and req.tool_choice != "required") or req.parallel_tool_calls is False
+        extra_stop = (CALL_CLOSE,) if names and once else ()
         self._refuse_surely_too_long(sum(len(m.text.encode()) for m in req.messages))
+
+        def constraint() -> LLGuidanceGrammar | None:
+            content = content_constraint(req, self.grammars)
+            tool = tool_constraint(req, self.grammars, tools) if by_grammar else None
+            if content is not None and tool is not None:
+                raise APIError(
+                    400,
+                    "response_format (or another output constraint) cannot be combined with "
+                    "tool_choice 'required' or a named tool",
+                    param="response_format",
+                    code="invalid_value",
+                )
+            return content or tool
+
+        grammar = await self.off_loop(constraint)
         keys = await self.off_loop(conversation_keys, req.messages, req.tools)
         claim = self.table.claim_chat(explicit, keys)
         try:
@@ -93,7 +122,9 @@ class Service:
 
             prompt = await self.off_loop(build)
             used = len(base or ()) + len(prompt)
-            params = self._params(req, req.output_limit, used, extra_stop)
+            params = self._params(
+                req, req.output_limit, used, extra_stop, grammar, (base or [], prompt)
+            )
             last = req.astraea_last if req.astraea_last is not None else not names
 
             def conclude(output: Output) -> Verdict:
@@ -120,6 +151,7 @@ class Service:
     async def completion_call(
         self, req: CompletionRequest, explicit: str | None
     ) -> tuple[Call, Claim]:
+        refuse_unsupported(req)
         source = req.prompt
         if isinstance(source, list):
             bad = next((t for t in source if not 0 <= t < self.vocab_size), None)  # type: ignore[operator]
@@ -145,7 +177,9 @@ class Service:
                 prompt = await self.off_loop(self.encode, source[len(claim.base.text or "") :])
             else:
                 prompt = list(source[len(claim.base.context) :])  # type: ignore[misc]
-            params = self._params(req, req.max_tokens, len(base or ()) + len(prompt))
+            grammar = await self.off_loop(content_constraint, req, self.grammars)
+            used = len(base or ()) + len(prompt)
+            params = self._params(req, req.max_tokens, used, (), grammar, (base or [], prompt))
             last = req.astraea_last if req.astraea_last is not None else explicit is None
 
             def conclude(output: Output) -> Verdict:
@@ -188,9 +222,17 @@ class Service:
         )
 
     def _params(
-        self, req: _Generation, limit: int | None, used: int, extra_stop: tuple[str, ...] = ()
+        self,
+        req: _Generation,
+        limit: int | None,
+        used: int,
+        extra_stop: tuple[str, ...] = (),
+        grammar: LLGuidanceGrammar | None = None,
+        context: tuple[list[int], list[int]] = ([], []),
     ) -> SamplingParams:
-        """Sampling options; the output limit must fit the context left (OpenAI's 400)."""
+        """Sampling options; the output limit must fit the context left (OpenAI's 400).
+        ``context`` is the job's context before this call and the call's new tokens: the
+        repetition penalty counts them."""
         room = self.max_context - used
         if limit is None:
             if room < 1:
@@ -205,6 +247,15 @@ class Service:
                 param="min_tokens",
                 code="invalid_value",
             )
+        if grammar is not None and (req.min_tokens or req.ignore_eos):
+            raise APIError(
+                400,
+                "min_tokens and ignore_eos cannot be combined with structured outputs (the "
+                "grammar decides where the answer ends)",
+                param="min_tokens" if req.min_tokens else "ignore_eos",
+                code="invalid_value",
+            )
+        rep = 1.0 if req.repetition_penalty is None else float(req.repetition_penalty)
         try:
             return SamplingParams(
                 max_tokens=limit,
@@ -214,6 +265,15 @@ class Service:
                 stop=req.stops + extra_stop,
                 min_tokens=req.min_tokens,
                 ignore_eos=req.ignore_eos,
+                top_k=req.top_k or 0,
+                min_p=req.min_p or 0.0,
+                presence_penalty=float(req.presence_penalty or 0.0),
+                frequency_penalty=float(req.frequency_penalty or 0.0),
+                repetition_penalty=rep,
+                prompt_ids=tuple(context[0]) + tuple(context[1]) if rep != 1.0 else (),
+                logit_bias=logit_bias(req, self.vocab_size),
+                logprobs=logprobs_count(req),
+                grammar=grammar,
             )
         except ValueError as exc:
             raise APIError(400, str(exc), code="invalid_value") from None

@@ -180,7 +180,7 @@ class EngineWorker:
                 assert call.full_prompt is not None
                 prompt, call.base_context = call.full_prompt(), None  # the job is gone
             request = engine.submit(job_id, prompt, call.params, last=call.last)
-            label_tool(engine.scheduler.jobs[job_id], call.tool_guess, call.tool_latency)
+            label_tool(engine.scheduler, job_id, call.tool_guess, call.tool_latency)
         except Exception as exc:  # refused alone: nothing of it stays in the engine
             job = engine.scheduler.jobs.get(job_id)
             if job is not None:
@@ -238,7 +238,7 @@ class EngineWorker:
         for active in self._active.values():
             ids = active.request.token_ids
             if len(ids) > active.sent:
-                active.call.handle.tokens(ids[active.sent :])
+                active.call.handle.tokens(ids[active.sent :], active.request.logprobs)
                 active.sent = len(ids)
         for request in ended:
             active = self._active.get(request.job_id)
@@ -274,7 +274,7 @@ class EngineWorker:
                 self._end(job, "answered")
             self.table.drop(call.job_id)
         else:
-            label_tool(job, verdict.tool, verdict.tool_latency)
+            label_tool(self.engine.scheduler, call.job_id, verdict.tool, verdict.tool_latency)
             self.table.release(
                 call.job_id, context, verdict.chat_key, verdict.chat_len, verdict.text
             )

@@ -1,0 +1,161 @@
+"""Structured outputs with llguidance: JSON schemas, regexes, choices and tool calls as grammars.
+
+llguidance (chosen over xgrammar by measured per-token cost on this CPU, and because it needs
+no torch or triton: benchmarks/structured_overhead.py) computes, for each step, the packed
+bitmask of the tokens its grammar allows; ``LLGuidanceMatcher`` turns it into ``-inf`` logits
+(``engine/logits.py``) and advances with each token drawn. Grammars are compiled and checked
+on the request thread, so a bad schema is a 400 before the engine sees the call.
+
+JSON is written with fixed separators (``", "``, ``": "``, no other whitespace): what a small
+model writes anyway, and no room to loop on blank lines until ``max_tokens``. A forced tool
+call continues the text the prompt already ends with (``ChatTemplate.forced_prefix``), in the
+hermes format ``<tool_call>\\n{"name": ..., "arguments": {...}}\\n</tool_call>``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from astraea.engine.logits import mask_row
+from astraea.server.errors import APIError
+
+try:  # an optional dependency (the `server` extra installs it)
+    import llguidance
+except ImportError:  # pragma: no cover - exercised only without the extra
+    llguidance = None
+
+JSON_STYLE = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
+CALL_END = "\n</tool_call>"
+
+
+def available() -> bool:
+    return llguidance is not None
+
+
+class LLGuidanceMatcher:
+    """One call's grammar state (``engine.sampling.TokenMatcher``)."""
+
+    def __init__(self, matcher: Any, words: int) -> None:
+        self.matcher = matcher
+        self.bitmask = torch.empty(words, dtype=torch.int32)
+
+    def mask(self, row: torch.Tensor) -> None:
+        bitmask = self.bitmask
+        self.matcher.unsafe_compute_mask_ptr(bitmask.data_ptr(), bitmask.numel() * 4)
+        if self.matcher.is_error():
+            raise ValueError(f"grammar error: {self.matcher.get_error()}")
+        mask_row(row, bitmask)
+
+    def accept(self, token: int) -> None:
+        if not self.matcher.consume_token(token):
+            raise ValueError(f"the grammar refused token {token}: {self.matcher.get_error()}")
+
+
+class LLGuidanceGrammar:
+    """A checked grammar (``engine.sampling.Grammar``): a fresh matcher per call."""
+
+    def __init__(self, tokenizer: Any, grammar: str, words: int) -> None:
+        self.tokenizer, self.grammar, self.words = tokenizer, grammar, words
+
+    def matcher(self) -> LLGuidanceMatcher:
+        matcher = llguidance.LLMatcher(self.tokenizer, self.grammar, log_level=0)
+        if matcher.is_error():
+            raise ValueError(f"grammar error: {matcher.get_error()}")
+        return LLGuidanceMatcher(matcher, self.words)
+
+
+class Grammars:
+    """Compiles request constraints against the served model's tokenizer (built on first use:
+    about half a second for a 49k vocabulary)."""
+
+    def __init__(self, tokenizer: Any, vocab_size: int, eos_ids: Sequence[int]) -> None:
+        self._source, self.vocab_size, self.eos_ids = tokenizer, vocab_size, sorted(eos_ids)
+        self._tokenizer: Any = None
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            self._tokenizer = llguidance.LLTokenizer(
+                self._source.backend.to_str(), n_vocab=self.vocab_size, eos_token=self.eos_ids
+            )
+        return self._tokenizer
+
+    def compile(self, grammar: str, param: str) -> LLGuidanceGrammar:
+        """Check ``grammar`` (llguidance's JSON form); an invalid one is a 400 on ``param``."""
+        if llguidance is None:
+            raise APIError(
+                400,
+                "structured outputs need the llguidance package: pip install 'astraea[server]'",
+                param=param,
+                code="unsupported_parameter",
+            )
+        error = llguidance.LLMatcher.validate_grammar(grammar, self.tokenizer)
+        if error:
+            raise APIError(400, f"invalid {param}: {error}", param=param, code="invalid_value")
+        return LLGuidanceGrammar(self.tokenizer, grammar, (self.vocab_size + 31) // 32)
+
+    # ---- the grammars ----------------------------------------------------------------------
+    def json_schema(self, schema: dict[str, Any] | bool, param: str) -> LLGuidanceGrammar:
+        return self.compile(lark_grammar(f"start: {_json(schema)}"), param)
+
+    def regex(self, pattern: str, param: str) -> LLGuidanceGrammar:
+        return self.compile(llguidance.LLMatcher.grammar_from_regex(pattern), param)
+
+    def choice(self, options: Sequence[str], param: str) -> LLGuidanceGrammar:
+        return self.compile(lark_grammar("start: " + " | ".join(map(json.dumps, options))), param)
+
+    def lark(self, text: str, param: str) -> LLGuidanceGrammar:
+        if llguidance is None:
+            self.compile("", param)  # the 400 for a missing library
+        try:
+            converted = llguidance.gbnf_to_lark.any_to_lark(text)
+        except Exception as exc:
+            raise APIError(
+                400, f"invalid {param}: {exc}", param=param, code="invalid_value"
+            ) from None
+        return self.compile(lark_grammar(converted), param)
+
+    def tool_calls(self, tools: Sequence[Any], parallel: bool, param: str) -> LLGuidanceGrammar:
+        """``tool_choice: "required"``: after the prompt's ``<tool_call>\\n``, one call (or
+        several, ``parallel``) of any of ``tools`` with arguments valid for its schema."""
+        call = _json({"anyOf": [_call_schema(t.function) for t in tools]})
+        more = ' ("\\n<tool_call>\\n" call "\\n</tool_call>")*' if parallel else ""
+        return self.compile(
+            lark_grammar(f'start: call "\\n</tool_call>"{more}\ncall: {call}'), param
+        )
+
+    def named_call(self, function: Any, param: str) -> LLGuidanceGrammar:
+        """A named tool: after the prompt's ``..."arguments":``, its arguments, then the end."""
+        args = _json(_parameters(function))
+        return self.compile(lark_grammar(f'start: " " {args} "}}\\n</tool_call>"'), param)
+
+
+def lark_grammar(text: str) -> str:
+    return llguidance.LLMatcher.grammar_from_lark(text)
+
+
+def _json(schema: dict[str, Any] | bool) -> str:
+    """A ``%json`` rule body with our JSON style (the schema's own ``x-guidance`` wins)."""
+    if schema is True or schema == {}:
+        schema = {}
+    elif schema is False:
+        raise APIError(400, "a schema of false allows nothing", code="invalid_value")
+    styled = {**schema, "x-guidance": {**JSON_STYLE, **schema.get("x-guidance", {})}}
+    return "%json " + json.dumps(styled)
+
+
+def _parameters(function: Any) -> dict[str, Any]:
+    return function.parameters or {"type": "object", "properties": {}}
+
+
+def _call_schema(function: Any) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {"name": {"const": function.name}, "arguments": _parameters(function)},
+        "required": ["name", "arguments"],
+        "additionalProperties": False,
+    }
