@@ -1,8 +1,13 @@
 """Prometheus metrics: the engine's state at scrape time, plus request and job histograms.
 
-Engine state is read on the engine thread (``engine_snapshot``, asked for by the /metrics
-handler), never from the event loop while a step runs. Each app has its own registry, so
-several servers (tests) can live in one process.
+Two families: vLLM's (``vllm:*``, the names, meanings, buckets and ``model_name`` / ``engine``
+labels of vLLM 0.32's ``vllm/v1/metrics/loggers.py`` and ``buckets.py``, so a vLLM Grafana
+dashboard reads this server unchanged; docs/server.md maps each) and ours (``astraea_*``:
+queue levels, tool waits, KV actions, jobs). Engine state is read on the engine thread
+(``engine_snapshot``, asked for by the /metrics handler), never from the event loop while a
+step runs; per-call timings are recorded on the engine thread by ``EngineWorker`` through
+``call_started`` / ``tokens_sent`` / ``call_done``. Each app has its own registry, so several
+servers (tests) can live in one process.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from astraea.core.job import JobStatus, KVLocation
+from astraea.server.call_metrics import CallMetrics, vllm_engine_families
 
 _KV_STATE = {
     KVLocation.DEVICE: "preserved",
@@ -25,10 +31,6 @@ _KV_STATE = {
 }
 ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics")
 _SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500)
-# vLLM's time_to_first_token_seconds buckets (vllm/v1/metrics/buckets.py, 0.32), so its
-# dashboards read ours the same: from 1 ms (a cached continuation) to 43 minutes
-TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0)
-TTFT_BUCKETS += (7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0)
 
 
 def engine_snapshot(engine: Any) -> dict[str, Any]:
@@ -60,8 +62,9 @@ def engine_snapshot(engine: Any) -> dict[str, Any]:
 
 
 class ServerMetrics:
-    def __init__(self) -> None:
+    def __init__(self, model_name: str = "astraea", max_model_len: int = 8192) -> None:
         self.registry = CollectorRegistry()
+        self.model_name = model_name
         self.snapshot: dict[str, Any] = {}
         self.queued = 0  # the admission queue, set by the app before a scrape
         r = self.registry
@@ -83,12 +86,6 @@ class ServerMetrics:
             "Calls that continued a job on its kept context",
             registry=r,
         )
-        self.ttft = Histogram(
-            "astraea_time_to_first_token_seconds",
-            "Request arrival to first token",
-            buckets=TTFT_BUCKETS,
-            registry=r,
-        )
         self.jct = Histogram(
             "astraea_job_completion_seconds",
             "Job completion time: first call's arrival to the end of its last call, tool time "
@@ -96,6 +93,11 @@ class ServerMetrics:
             buckets=_SECONDS,
             registry=r,
         )
+        self.calls = CallMetrics(r, model_name, max_model_len)
+        self.ttft = self.calls.ttft  # observed by the app when a call's first token leaves
+        # the engine thread's hooks (EngineWorker): timings of each call, by engine request
+        self.call_started, self.tokens_sent = self.calls.call_started, self.calls.tokens_sent
+        self.call_done, self.forget = self.calls.call_done, self.calls.forget
         r.register(_EngineCollector(self))
 
     def render(self, snapshot: dict[str, Any], queued: int) -> bytes:
@@ -150,6 +152,7 @@ class _EngineCollector:
         for action, n in sorted(s["kv_actions"].items()):
             c.add_metric([action], n)
         yield c
+        yield from vllm_engine_families(self.owner.model_name, s)
         for name, key, doc in (
             ("astraea_preemptions", "preemptions", "Running calls preempted"),
             ("astraea_recomputed_tokens", "recomputed_tokens", "Tokens computed again"),

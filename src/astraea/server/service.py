@@ -58,7 +58,7 @@ class Service:
         self.vocab_size = engine.runner.model.config.vocab_size
         self.grammars = Grammars(self.tokenizer, self.vocab_size, engine.eos_token_ids)
         self.table = JobTable(config.job_ttl)
-        self.metrics = ServerMetrics()
+        self.metrics = ServerMetrics(config.served_model_name, self.max_context)
         self.admission = Admission(config.max_queue, config.retry_after)
         self.worker = EngineWorker(engine, self.table, self.metrics, poll=config.poll)
         self._limiter: anyio.CapacityLimiter | None = None  # made on the event loop

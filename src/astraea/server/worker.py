@@ -191,6 +191,7 @@ class EngineWorker:
         if call.base_context is not None:
             self.metrics.continuations.inc()
         self._active[job_id] = Active(call, request, prompt)
+        self.metrics.call_started(request, engine.scheduler.jobs[job_id], call.handle.accepted)
 
     def _cancel(self, call: Call) -> None:
         """The client left: drop the call in flight, or end the job it left waiting."""
@@ -226,10 +227,12 @@ class EngineWorker:
 
     def _job_failed(self, job: Job, error: BaseException) -> None:
         self.metrics.jobs_ended.labels("failed").inc()
+        self.metrics.forget(job.job_id)
 
     def _job_finished(self, job: Job) -> None:
         reason = self._end_reason
         self.metrics.jobs_ended.labels(reason).inc()
+        self.metrics.forget(job.job_id)
         if reason == "answered" and job.jct is not None:
             self.metrics.jct.observe(job.jct)
 
@@ -238,6 +241,7 @@ class EngineWorker:
         for active in self._active.values():
             ids = active.request.token_ids
             if len(ids) > active.sent:
+                self.metrics.tokens_sent(active.request)
                 active.call.handle.tokens(ids[active.sent :], active.request.logprobs)
                 active.sent = len(ids)
         for request in ended:
@@ -269,6 +273,7 @@ class EngineWorker:
             return
         base = call.base_context or []
         context = base + active.submitted + output.token_ids
+        self.metrics.call_done(active.request, output, len(base) + len(active.submitted))
         if job is None or verdict.ends_job:
             if job is not None:
                 self._end(job, "answered")
