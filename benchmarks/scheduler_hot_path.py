@@ -31,7 +31,7 @@ def build(policy: str, active: int) -> tuple[Scheduler, float, deque[str]]:
     config = SchedulerConfig(num_device_blocks=2_000_000, block_size=16)
     chosen = make_policy(policy)
     service = ServiceTimeModel.from_profile(get_profile("llama2-7b-a100"))
-    chosen.bind(PolicyEnv(service=service, block_size=config.block_size))
+    chosen.bind(PolicyEnv(service=service))
     sched = Scheduler(config, chosen)
     specs = generate_workload("infercept", active, rate=1000.0, seed=1)
     now = 0.0

@@ -10,6 +10,7 @@ from astraea.core import (
     Scheduler,
     SchedulerConfig,
     StepResult,
+    TransitionError,
 )
 from tests.fakes import FakeExecutor, make_job
 
@@ -205,7 +206,7 @@ def test_bad_jobs_and_bad_results_are_refused():
     plan = sched.schedule(0.0)
     with pytest.raises(ValueError, match="steps"):
         sched.update(plan, StepResult(0.1, num_steps=2), 0.1)
-    with pytest.raises(ValueError, match="not waiting on a tool"):
+    with pytest.raises(TransitionError, match="expected TOOL_WAIT"):
         sched.on_tool_result("a", 0.2)
 
 
@@ -229,5 +230,5 @@ def test_end_job_frees_every_tier_and_drops_a_pending_swap():
     sched.check_integrity()
     assert sched.running == [] and len(sched.waiting) == 0 and sched.num_unfinished == 0
     assert sched.kv.num_free_device_blocks == 64
-    with pytest.raises(ValueError, match="already finished"):
+    with pytest.raises(TransitionError, match="end_early"):
         sched.end_job("b", now)

@@ -32,7 +32,7 @@ class Driver:
         return ScheduledSeq(job_id, before, n, samples, self.kv.table(job_id))
 
     def plan(self, *seqs: ScheduledSeq, swap_out=(), swap_in=()) -> StepPlan:
-        return StepPlan(seqs=list(seqs), swap_out=list(swap_out), swap_in=list(swap_in))
+        return StepPlan(seqs=list(seqs), copies=[*swap_out, *swap_in])
 
     def run(self, plan: StepPlan) -> dict[str, int]:
         """Execute and book: computed positions advance, sampled tokens are appended."""

@@ -6,7 +6,8 @@ import pytest
 
 from astraea.core.job import JobStatus
 from astraea.core.policy import KVAction, KVContext, PolicyEnv
-from astraea.integrations.tracker import CallInfo, JobTracker, Pin, call_info, fit_first
+from astraea.core.admission import fit_first
+from astraea.integrations.tracker import CallInfo, JobTracker, Pin, call_info
 from astraea.policies import make_policy
 from astraea.predict.service import ServiceTimeModel
 
@@ -15,12 +16,12 @@ SERVICE = ServiceTimeModel(0.025, 3e-4, 0.033, 1e-6, 0.0, 2048)  # fixed, for ex
 
 def tracker(policy: str = "astraea", **kw: float) -> JobTracker:
     chosen = make_policy(policy)
-    chosen.bind(PolicyEnv(SERVICE, 128))
+    chosen.bind(PolicyEnv(SERVICE))
     return JobTracker(chosen, **kw)
 
 
 def kv(now: float, owned: int = 0, total: int = 100, bound: bool = False) -> KVContext:
-    return KVContext(now, 128, total, owned, 0, 0, memory_bound=bound)
+    return KVContext(now, 128, total, owned, 0, memory_bound=bound)
 
 
 def call(rid: str, job: str, prompt: int, out: int, last: bool | None) -> CallInfo:
@@ -141,6 +142,9 @@ def test_reclaim_order_and_forget_all() -> None:
 
 
 def test_fit_first_moves_what_does_not_fit_behind() -> None:
-    assert fit_first([0, 1, 2, 3], [5, 1, 1, 9], free=3, max_skips=8) == [1, 2, 0, 3]
-    assert fit_first([0, 1, 2], [5, 5, 1], free=3, max_skips=1) == [0, 1, 2]
-    assert fit_first([2, 0, 1], [1, 1, 1], free=10, max_skips=0) == [2, 0, 1]
+    assert fit_first([0, 1, 2, 3], [5, 1, 1, 9], 3, False, max_skips=8) == [1, 2, 0, 3]
+    # The core's rule: the max_skips-th call that does not fit ends the round.
+    assert fit_first([0, 1, 2], [5, 5, 1], 3, False, max_skips=2) == [0, 1, 2]
+    assert fit_first([0, 1, 2], [5, 5, 1], 3, False, max_skips=3) == [2, 0, 1]
+    assert fit_first([2, 0, 1], [1, 1, 1], 10, False, max_skips=0) == [2, 0, 1]
+    assert fit_first([0, 1, 2], [5, 1, 1], 3, True, max_skips=0) == [0, 1, 2]  # vLLM's rule

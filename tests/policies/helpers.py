@@ -34,7 +34,7 @@ def config(**kw: int) -> SchedulerConfig:
 
 def bound(name: str, **params: object) -> Policy:
     policy = make_policy(name, **params)
-    policy.bind(PolicyEnv(SERVICE, BLOCK))
+    policy.bind(PolicyEnv(SERVICE))
     return policy
 
 
@@ -68,11 +68,10 @@ def kv_context(
     total: int = 1000,
     owned: int = 0,
     host_free: int = 1000,
-    cached: int = 0,
     memory_bound: bool = True,
 ) -> KVContext:
     """A memory snapshot in blocks of ``BLOCK`` tokens (by default calls wait for memory)."""
-    return KVContext(now, BLOCK, total, owned, cached, host_free, 1, memory_bound)
+    return KVContext(now, BLOCK, total, owned, host_free, memory_bound)
 
 
 def idle_job(

@@ -19,7 +19,7 @@ SERVICE = ServiceTimeModel(
 
 def bound(**params):
     policy = make_policy("astraea", **params)
-    policy.bind(PolicyEnv(SERVICE, block_size=16))
+    policy.bind(PolicyEnv(SERVICE))
     return policy
 
 
@@ -35,9 +35,7 @@ def kv(owned=900, total=1000, waiting=True, host_free=1000, now=0.0):
         block_size=16,
         device_blocks_total=total,
         device_blocks_owned=owned,
-        device_blocks_cached=0,
         host_blocks_free=host_free,
-        num_waiting=5,
         memory_bound=waiting,
     )
 

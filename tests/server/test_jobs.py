@@ -2,7 +2,7 @@
 
 import pytest
 
-from astraea.core.job import Job as LiveJob
+from astraea.core import Policy, Scheduler, SchedulerConfig
 from astraea.core.job import JobSpec, Segment, ToolCall
 from astraea.server.chat_template import ParsedCall
 from astraea.server.errors import APIError
@@ -99,9 +99,14 @@ def test_ttl_expires_only_idle_jobs():
 
 
 def test_label_tool_names_the_waiting_call():
-    spec = JobSpec("j", 0.0, "engine", (Segment(3, 4, ToolCall("tool", 0.0)), Segment(1, 1)))
-    job = LiveJob(spec=spec)
-    label_tool(job, "search", 2.5)
+    sched = Scheduler(SchedulerConfig(num_device_blocks=8), Policy())
+    spec = JobSpec("j", 0.0, "engine", (Segment(3, 4, ToolCall("tool", 0.0)),), open_ended=True)
+    job = sched.add_job(spec, 0.0)
+    label_tool(sched, "j", "search", 2.5)
     assert job.segment.tool == ToolCall("search", 2.5)
-    label_tool(job, "search", None)
+    label_tool(sched, "j", "search", None)
     assert job.segment.tool == ToolCall("search", 0.0)
+    assert job.spec is spec  # the arrival record stays as it came
+    sched.add_job(JobSpec("last", 0.0, "engine", (Segment(3, 4),)), 0.0)
+    label_tool(sched, "last", "search", 1.0)  # a last call has no tool to name
+    assert sched.jobs["last"].segment.tool is None

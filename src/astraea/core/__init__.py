@@ -4,13 +4,15 @@ mechanism and the policy interface. Pure Python: no torch, no asyncio (a test en
 from astraea.core.config import SchedulerConfig
 from astraea.core.counters import SchedulerCounters
 from astraea.core.job import Job, JobSpec, JobStatus, KVLocation, Segment, ToolCall
-from astraea.core.kv_cache import BlockCopy, KVCacheManager
+from astraea.core.kv_cache import BlockCopy, CopyDirection, KVCacheManager
+from astraea.core.lifecycle import TransitionError
 from astraea.core.plan import ScheduledSeq, StepPlan, StepResult
 from astraea.core.policy import KVAction, KVContext, Policy, PolicyEnv
 from astraea.core.scheduler import Scheduler, StepOutcome
 
 __all__ = [
     "BlockCopy",
+    "CopyDirection",
     "Job",
     "JobSpec",
     "JobStatus",
@@ -29,4 +31,5 @@ __all__ = [
     "StepPlan",
     "StepResult",
     "ToolCall",
+    "TransitionError",
 ]

@@ -11,17 +11,16 @@ scheduling rounds; the result is exactly that of the one-step loop (a test holds
 from __future__ import annotations
 
 from astraea.core.job import Job
-from astraea.core.kv_cache import KVCacheManager
+from astraea.core.kv_cache import KVCacheManager, blocks_for
 from astraea.core.plan import StepPlan
 
 
 def extend_decode_steps(
     plan: StepPlan, jobs: dict[str, Job], kv: KVCacheManager, max_steps: int
 ) -> None:
-    """Raise ``plan.num_steps`` as far as is safe and allocate the blocks those steps need."""
-    if max_steps <= 1 or not plan.seqs or plan.num_prefill_tokens or plan.swap_in:
-        return
-    if plan.swap_out:
+    """Raise ``plan.num_steps`` as far as is safe and allocate the blocks those steps need
+    (the sequences that got more blocks carry their grown block tables)."""
+    if max_steps <= 1 or not plan.seqs or plan.num_prefill_tokens or plan.copies:
         return
     batch = [jobs[s.job_id] for s in plan.seqs]
     steps = min(max_steps, min(j.remaining_output_tokens for j in batch))
@@ -33,7 +32,7 @@ def extend_decode_steps(
     available = kv.num_free_device_blocks
 
     def blocks_needed(k: int) -> int:
-        return sum(max(0, -(-(length + k) // bs) - held) for length, held in base)
+        return sum(max(0, blocks_for(length + k, bs) - held) for length, held in base)
 
     if blocks_needed(steps) > available:
         low, high = 1, steps  # blocks_needed(1) == 0 <= available
@@ -46,6 +45,9 @@ def extend_decode_steps(
         steps = low
     if steps <= 1:
         return
-    for job, (length, _) in zip(batch, base, strict=True):
-        kv.ensure_tokens(job.job_id, length + steps)
+    seqs = plan.seqs
+    for i, (job, (length, held)) in enumerate(zip(batch, base, strict=True)):
+        if blocks_for(length + steps, bs) > held:
+            kv.ensure_tokens(job.job_id, length + steps)
+            seqs[i] = seqs[i]._replace(block_table=kv.table(job.job_id))
     plan.num_steps = steps

@@ -44,12 +44,17 @@ class Segment:
 
 @dataclass(frozen=True, slots=True)
 class JobSpec:
-    """An agent job as a trace states it: arrival time (s), category, and its segments."""
+    """An agent job as it arrives: arrival time (s), category, and the calls known then.
+
+    A trace knows all of a job's calls; the last calls no tool, every other one does. An
+    ``open_ended`` job (a served agent) knows only its first call: more may follow each tool
+    call (``lifecycle.resume``), so its last known call may end in a tool."""
 
     job_id: str
     arrival: float
     category: str
     segments: tuple[Segment, ...]
+    open_ended: bool = False
 
     def __post_init__(self) -> None:
         if not self.job_id:
@@ -58,7 +63,7 @@ class JobSpec:
             raise ValueError(f"arrival must be a finite number >= 0, got {self.arrival!r}")
         if not self.segments:
             raise ValueError("a job needs at least one segment")
-        if self.segments[-1].tool is not None:
+        if self.segments[-1].tool is not None and not self.open_ended:
             raise ValueError("the last segment must not call a tool")
         for i, seg in enumerate(self.segments[:-1]):
             if seg.tool is None:
@@ -79,9 +84,8 @@ class JobSpec:
 
 
 class JobStatus(enum.IntEnum):
-    """Where a job is in its life; the order is the order a job moves through."""
+    """Where a job is in its life (transitions: ``astraea.core.lifecycle``)."""
 
-    PENDING = 0  # not arrived yet
     WAITING = 1  # its current segment is ready and queued
     RUNNING = 2  # its current segment is in the running batch
     TOOL_WAIT = 3  # blocked on a tool call
@@ -89,26 +93,30 @@ class JobStatus(enum.IntEnum):
 
 
 class KVLocation(enum.Enum):
-    """Where a job's KV cache lives while it is not running."""
+    """Where a job's KV cache lives."""
 
     NONE = "none"  # nothing kept: the context must be (re)computed
-    DEVICE = "device"  # owned blocks on the accelerator (running, or preserved/pinned)
+    DEVICE = "device"  # owned blocks on the accelerator: running, or preserved while idle
     CACHED = "cached"  # evictable prefix cache blocks on the accelerator (vLLM's LRU)
     HOST = "host"  # swapped out to the host tier
 
 
 @dataclass(slots=True, eq=False)
 class Job:
-    """Live state of a job inside the scheduler. Only the mechanism writes it.
+    """Live state of a job inside the scheduler. Only ``astraea.core.lifecycle`` writes its
+    status, KV location, calls and token counters; policies only read it.
 
-    Token accounting: ``num_context_tokens`` is the length the current call's KV must cover
-    before decoding (all earlier tokens plus this call's input, plus what it generated so
-    far); ``num_computed_tokens`` counts tokens whose KV is on the accelerator now.
+    ``segments`` are the calls known so far (all of a trace job's; an open-ended job's grow
+    as they arrive), ``segment_index`` the current one. ``num_context_tokens`` is the length
+    the current call's KV must cover before decoding (all earlier tokens plus this call's
+    input, plus what it generated so far); ``num_computed_tokens`` counts tokens whose KV is
+    on the accelerator now.
     """
 
     spec: JobSpec
     job_id: str = field(init=False)
-    status: JobStatus = JobStatus.PENDING
+    segments: list[Segment] = field(init=False)
+    status: JobStatus = JobStatus.WAITING
     segment_index: int = 0
     num_context_tokens: int = 0
     num_computed_tokens: int = 0
@@ -134,8 +142,9 @@ class Job:
 
     def __post_init__(self) -> None:
         self.job_id = self.spec.job_id
+        self.segments = list(self.spec.segments)
         if not self.max_output_tokens:
-            self.max_output_tokens = self.spec.segments[self.segment_index].output_tokens
+            self.max_output_tokens = self.segments[self.segment_index].output_tokens
 
     @property
     def arrival(self) -> float:
@@ -143,20 +152,17 @@ class Job:
 
     @property
     def segment(self) -> Segment:
-        return self.spec.segments[self.segment_index]
-
-    @property
-    def num_segments_done(self) -> int:
-        return self.segment_index if self.status != JobStatus.FINISHED else len(self.spec.segments)
+        return self.segments[self.segment_index]
 
     @property
     def is_last_segment(self) -> bool:
-        return self.segment_index == len(self.spec.segments) - 1
+        """The current call ends the job: it calls no tool."""
+        return self.segments[self.segment_index].tool is None
 
     @property
-    def in_prefill(self) -> bool:
-        """True while the current call's context is not fully computed."""
-        return self.num_computed_tokens < self.num_context_tokens
+    def total_tokens(self) -> int:
+        """Tokens in the job's context after its last known call."""
+        return sum(s.input_tokens + s.output_tokens for s in self.segments)
 
     @property
     def num_uncomputed_tokens(self) -> int:

@@ -10,11 +10,17 @@ survives of a job's cache is always a prefix (as with vLLM's hash-chained blocks
 
 from __future__ import annotations
 
+import enum
 import itertools
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from astraea.core.block_pool import BlockPool, OutOfBlocksError
+
+
+class CopyDirection(enum.Enum):
+    OUT = "out"  # device -> host (swap out)
+    IN = "in"  # host -> device (swap in)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +34,7 @@ class BlockCopy:
     dst: tuple[int, ...]
     num_tokens: int
     order: int = 0
+    direction: CopyDirection = CopyDirection.OUT
 
 
 def blocks_for(num_tokens: int, block_size: int) -> int:
@@ -65,9 +72,10 @@ class KVCacheManager:
     def num_cached_blocks(self) -> int:
         return self._num_cached_blocks
 
-    def table(self, job_id: str) -> list[int]:
-        """The job's owned device blocks (a live list: read it, never write it)."""
-        return self._tables.get(job_id, [])
+    def table(self, job_id: str) -> tuple[int, ...]:
+        """The job's owned device blocks now."""
+        table = self._tables.get(job_id)
+        return tuple(table) if table else ()
 
     def num_blocks(self, job_id: str) -> int:
         table = self._tables.get(job_id)
@@ -207,7 +215,9 @@ class KVCacheManager:
         self.allocate(job_id, len(host))
         dst = self._tables[job_id][-len(host) :]
         self.host.free(host)
-        return BlockCopy(job_id, tuple(host), tuple(dst), num_tokens, next(self._copy_order))
+        return BlockCopy(
+            job_id, tuple(host), tuple(dst), num_tokens, next(self._copy_order), CopyDirection.IN
+        )
 
     # ---- invariants ----------------------------------------------------------------------------
     def check_integrity(self) -> None:

@@ -2,15 +2,18 @@
 
 An executor (the simulator's cost model, the torch engine, vLLM) needs nothing else from the
 scheduler: which sequences compute how many tokens at which position over which blocks, and
-which KV blocks move between tiers before the compute starts.
+which KV blocks move between tiers, in which order, before the compute starts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from astraea.core.kv_cache import BlockCopy
+from astraea.core.kv_cache import BlockCopy, CopyDirection
+
+if TYPE_CHECKING:
+    from astraea.core.job import Job
 
 
 class ScheduledSeq(NamedTuple):
@@ -22,26 +25,25 @@ class ScheduledSeq(NamedTuple):
     num_computed_before: int
     num_new_tokens: int
     samples: bool  # the step completes the context, so it samples the next token
-    block_table: list[int]  # live view of the job's device blocks; valid until update()
+    block_table: tuple[int, ...]  # the job's device blocks, enough for every step of the plan
 
     @property
     def kv_len(self) -> int:
         return self.num_computed_before + self.num_new_tokens
 
-    @property
-    def is_decode(self) -> bool:
-        return self.num_new_tokens == 1 and self.samples
-
 
 @dataclass(slots=True)
 class StepPlan:
-    """What to run next. With ``num_steps > 1`` the plan is a pure-decode batch the executor
-    may repeat up to that many times (each sequence gains one token per step) while no
-    outside event happens; it reports how many steps it actually ran."""
+    """What to run next: KV copies between tiers, then the compute.
+
+    ``copies`` run one after the other in list order (the order the KV manager issued them:
+    a plan may swap a job in and out again, or reuse host blocks another copy just freed),
+    all before the compute. With ``num_steps > 1`` the plan is a pure-decode batch the
+    executor may repeat up to that many times (each sequence gains one token per step) while
+    no outside event happens; it reports how many steps it actually ran."""
 
     seqs: list[ScheduledSeq] = field(default_factory=list)
-    swap_out: list[BlockCopy] = field(default_factory=list)  # run before swap_in and compute
-    swap_in: list[BlockCopy] = field(default_factory=list)
+    copies: list[BlockCopy] = field(default_factory=list)
     preempted: list[str] = field(default_factory=list)
     num_steps: int = 1
     num_prefill_tokens: int = 0
@@ -50,15 +52,32 @@ class StepPlan:
 
     @property
     def is_empty(self) -> bool:
-        return not self.seqs and not self.swap_out and not self.swap_in
+        return not self.seqs and not self.copies
+
+    def add_seq(self, job: Job, n: int, block_table: tuple[int, ...]) -> None:
+        """Schedule ``n`` of the job's tokens from what it has computed."""
+        before = job.num_computed_tokens
+        samples = before + n == job.num_context_tokens
+        self.seqs.append(ScheduledSeq(job.job_id, before, n, samples, block_table))
+        if n == 1 and samples:
+            self.num_decode_seqs += 1
+        else:
+            self.num_prefill_tokens += n
+        self.sum_kv_tokens += before + n
 
     @property
-    def num_swapped_tokens(self) -> int:
-        return sum(c.num_tokens for c in self.swap_out) + sum(c.num_tokens for c in self.swap_in)
+    def swap_out(self) -> list[BlockCopy]:
+        """The device -> host copies, in order."""
+        return [c for c in self.copies if c.direction is CopyDirection.OUT]
+
+    @property
+    def swap_in(self) -> list[BlockCopy]:
+        """The host -> device copies, in order."""
+        return [c for c in self.copies if c.direction is CopyDirection.IN]
 
     @property
     def num_swapped_blocks(self) -> int:
-        return sum(len(c.src) for c in self.swap_out) + sum(len(c.src) for c in self.swap_in)
+        return sum(len(c.src) for c in self.copies)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,4 +90,3 @@ class StepResult:
     elapsed: float
     num_steps: int = 1
     stopped: frozenset[str] = frozenset()
-    sampled: dict[str, list[int]] | None = None  # token ids, engine only

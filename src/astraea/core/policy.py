@@ -31,16 +31,16 @@ class KVAction(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class KVContext:
-    """A snapshot of KV memory when a KV decision is asked for."""
+    """What the mechanism tells a policy when it asks for a KV decision: KV memory now, and
+    whether the last admission round left a call out for lack of memory (the admission
+    manager's finding, passed here and nowhere else)."""
 
     now: float
     block_size: int
     device_blocks_total: int
     device_blocks_owned: int  # owned by running or preserved jobs
-    device_blocks_cached: int  # evictable prefix cache
     host_blocks_free: int
-    num_waiting: int = 0  # calls queued for the engine
-    memory_bound: bool = False  # the last admission round left a call out for lack of memory
+    memory_bound: bool = False
 
     @property
     def device_usage(self) -> float:
@@ -55,7 +55,16 @@ class PolicyEnv:
     """What the executor tells a policy about the engine it schedules for."""
 
     service: ServiceTimeModel
-    block_size: int
+
+
+def tool_elapsed(job: Job, now: float) -> float:
+    """How long a tool-waiting job's tool has run."""
+    return max(0.0, now - job.tool_started)
+
+
+def tool_time_left(job: Job, now: float, expected_latency: float) -> float:
+    """Time until a tool-waiting job's tool returns, if it takes ``expected_latency``."""
+    return max(0.0, expected_latency - (now - job.tool_started))
 
 
 class Policy:
@@ -65,8 +74,9 @@ class Policy:
     waits, so the mechanism may keep the queue sorted instead of re-sorting each step.
     ``head_of_line_blocking`` stops admission at the first waiting job that does not fit
     (vLLM's rule); without it smaller jobs behind it may go first. ``reviews_idle`` asks the
-    mechanism to call ``review_idle`` each step for every idle job whose KV is preserved;
-    ``prefetches`` to call ``prefetch`` for every job in a tool call whose KV is swapped out.
+    mechanism to call ``review_idle`` each step for every job in a tool call whose KV is
+    preserved; ``prefetches`` to call ``prefetch`` for every job whose KV went to the host tier
+    at a tool call and is still there (its tool may have returned already).
     """
 
     name: ClassVar[str] = ""
@@ -103,7 +113,7 @@ class Policy:
         return KVAction.CACHE
 
     def review_idle(self, job: Job, kv: KVContext) -> KVAction:
-        """Keep preserving an idle job's KV, or release it now (with ``reviews_idle``)."""
+        """Keep preserving a tool-waiting job's KV, or release it now (``reviews_idle``)."""
         return KVAction.PRESERVE
 
     def prefetch(self, job: Job, kv: KVContext) -> bool:

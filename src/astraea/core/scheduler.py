@@ -1,22 +1,25 @@
 """The scheduler mechanism: one step loop for every executor and every policy.
 
 ``schedule(now)`` builds a plan (running sequences first, then admissions from the waiting
-queue in the policy's order, under a token budget, a sequence cap and KV memory);
-``update(plan, result, now)`` books what ran; tool calls stop a job and ask the policy what
-to do with its KV. The mechanism never looks at a policy's name.
+queue in the policy's order, ``admission.py``); ``update(plan, result, now)`` books what ran;
+tool calls stop a job and ask the policy what to do with its KV (``idle_kv.py``). Every change
+of a job's state goes through ``lifecycle.py``. The mechanism never looks at a policy's name.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
+from astraea.core import lifecycle
+from astraea.core.admission import Admission
 from astraea.core.config import SchedulerConfig
 from astraea.core.counters import SchedulerCounters
 from astraea.core.decode_stretch import extend_decode_steps
 from astraea.core.idle_kv import IdleKV
-from astraea.core.job import Job, JobSpec, JobStatus, KVLocation, ToolCall
+from astraea.core.job import Job, JobSpec, JobStatus, KVLocation, Segment, ToolCall
 from astraea.core.kv_cache import BlockCopy, KVCacheManager, blocks_for
-from astraea.core.plan import ScheduledSeq, StepPlan, StepResult
+from astraea.core.plan import StepPlan, StepResult
 from astraea.core.policy import KVContext, Policy
 from astraea.core.waiting_queue import WaitingQueue
 
@@ -40,14 +43,16 @@ class Scheduler:
         self.running: list[Job] = []
         self.waiting = WaitingQueue(policy)
         self.counters = SchedulerCounters()
-        self._pending_swap_out: list[BlockCopy] = []
+        self._pending_copies: list[BlockCopy] = []  # swap-outs of calls that just ended
         self.idle = IdleKV(self.kv, policy, self.counters, config.max_prefetch_blocks_per_step)
+        self.admission = Admission(
+            config, self.kv, self.idle, self.counters, policy.head_of_line_blocking
+        )
         self._num_unfinished = 0
-        self._memory_bound = False  # last admission round hit the KV memory limit
 
-    # ---- job life cycle ----------------------------------------------------------------------
+    # ---- jobs arrive, come back from tools, end ----------------------------------------------
     def add_job(self, spec: JobSpec, now: float) -> Job:
-        """A job arrives: its first segment becomes ready."""
+        """A job arrives: its first call becomes ready."""
         if spec.job_id in self.jobs:
             raise ValueError(f"job {spec.job_id!r} was already added")
         need = blocks_for(spec.total_tokens, self.config.block_size)
@@ -56,51 +61,47 @@ class Scheduler:
                 f"job {spec.job_id!r} needs {spec.total_tokens} tokens of context, more than the "
                 f"KV cache holds ({self.config.num_device_blocks * self.config.block_size})"
             )
-        job = Job(spec=spec, num_context_tokens=spec.segments[0].input_tokens)
+        job = lifecycle.arrive(spec, now)
         self.jobs[spec.job_id] = job
         self._num_unfinished += 1
         self._store_state(job, self.policy.on_arrival(job, now))
-        self._make_ready(job, now)
+        self.waiting.push(job, now)
         return job
 
-    def on_tool_result(self, job_id: str, now: float) -> None:
-        """The job's tool returned: its next segment (with the tool's output) is ready."""
+    def on_tool_result(self, job_id: str, now: float, next_call: Segment | None = None) -> None:
+        """The job's tool returned: its next call (with the tool's output as input) is ready.
+        ``next_call`` is that call when the job did not know it before (open-ended jobs)."""
         job = self.jobs[job_id]
-        if job.status != JobStatus.TOOL_WAIT:
-            raise ValueError(f"job {job_id!r} is not waiting on a tool ({job.status.name})")
-        job.total_tool_time += now - job.tool_started
+        lifecycle.tool_returns(job, now)
         self._store_state(job, self.policy.on_tool_return(job, now))
-        job.segment_index += 1
-        job.num_output_tokens = 0
-        segment = job.segment
-        job.max_output_tokens = segment.output_tokens
-        job.num_context_tokens += segment.input_tokens
-        self._make_ready(job, now)
+        lifecycle.resume(job, now, next_call)
+        self.waiting.push(job, now)
+
+    def name_tool(self, job_id: str, tool: ToolCall) -> None:
+        """The tool the job's current (or just ended) call called, once it is known (a served
+        call's answer is parsed after it ends): policies learn tool times by name."""
+        job = self.jobs[job_id]
+        if job.segment.tool is None:
+            raise ValueError(f"job {job_id!r}'s call ends the job: it calls no tool")
+        if job.segment.tool != tool:
+            lifecycle.revise_call(job, dataclasses.replace(job.segment, tool=tool))
 
     def end_job(self, job_id: str, now: float) -> Job:
         """End a job now, whatever it is doing (an agent that stopped, a client that left,
         mid-call or in a tool wait): it leaves every queue, every block it holds on any tier
         is freed, and the policy forgets it. Call between steps, not inside one."""
         job = self.jobs[job_id]
-        if job.status is JobStatus.FINISHED:
-            raise ValueError(f"job {job_id!r} has already finished")
         if job.status is JobStatus.RUNNING:
             self.running.remove(job)
         elif job.status is JobStatus.WAITING:
             self.waiting.remove_many([job])
+        lifecycle.end_early(job, now)
         self.idle.forget(job_id)
-        self._pending_swap_out = [c for c in self._pending_swap_out if c.job_id != job_id]
+        self._pending_copies = [c for c in self._pending_copies if c.job_id != job_id]
         self.kv.free(job_id)
-        job.status, job.finish_time = JobStatus.FINISHED, now
-        job.kv_location, job.num_computed_tokens = KVLocation.NONE, 0
         self._num_unfinished -= 1
         self.policy.on_job_end(job)
         return job
-
-    def _make_ready(self, job: Job, now: float) -> None:
-        job.status = JobStatus.WAITING
-        job.ready_since = job.waiting_since = now
-        self.waiting.push(job, now)
 
     @property
     def num_unfinished(self) -> int:
@@ -112,19 +113,20 @@ class Scheduler:
 
     # ---- schedule ----------------------------------------------------------------------------
     def schedule(self, now: float) -> StepPlan:
-        plan = StepPlan(swap_out=self._pending_swap_out)
-        self._pending_swap_out = []
+        plan = StepPlan(copies=self._pending_copies)
+        self._pending_copies = []
         idle = self.idle
         if self.policy.reviews_idle and idle.preserved:
-            idle.review(self.kv_context(now), plan.swap_out)
+            idle.review(self.kv_context(now), plan.copies)
         if self.policy.prefetches and idle.swapped:
-            idle.prefetch(self.kv_context(now), plan.swap_in)
+            idle.prefetch(self.kv_context(now), plan.copies)
         budget = self._schedule_running(plan, now)
         # vLLM admits nothing in a step that had to preempt, unless nothing else would run.
         if not plan.preempted or not plan.seqs:
-            self._admit_waiting(plan, budget, now)
+            admit = self.admission.run
+            admit(self.waiting, self.running, plan, budget, now)
             while not self.running and len(self.waiting) and self._reclaim(plan, now):
-                self._admit_waiting(plan, budget, now)
+                admit(self.waiting, self.running, plan, budget, now)
         if self.config.max_steps_per_plan > 1:
             extend_decode_steps(plan, self.jobs, self.kv, self.config.max_steps_per_plan)
         return plan
@@ -133,6 +135,7 @@ class Scheduler:
         budget = self.config.max_num_batched_tokens
         kv = self.kv
         bs = self.config.block_size
+        chunked = self.config.enable_chunked_prefill
         running_status = JobStatus.RUNNING
         order = list(self.running)
         for index, job in enumerate(order):
@@ -140,10 +143,10 @@ class Scheduler:
                 continue  # preempted earlier in this step
             n = job.num_context_tokens - job.num_computed_tokens
             if n > budget:
-                n = budget if self.config.enable_chunked_prefill else 0
+                n = budget if chunked else 0
             if n <= 0:
                 continue
-            need = -(-(job.num_computed_tokens + n) // bs) - kv.num_blocks(job.job_id)
+            need = blocks_for(job.num_computed_tokens + n, bs) - kv.num_blocks(job.job_id)
             if need > 0:
                 while not kv.can_allocate(need) and self._reclaim(plan, now):
                     pass
@@ -156,92 +159,13 @@ class Scheduler:
                 if job.status is not running_status:
                     continue
                 kv.allocate(job.job_id, need)
-            self._add_seq(plan, job, n)
+            plan.add_seq(job, n, kv.table(job.job_id))
             budget -= n
         return budget
 
-    def _admit_waiting(self, plan: StepPlan, budget: int, now: float) -> None:
-        admitted: list[Job] = []
-        max_seqs = self.config.max_num_seqs
-        skips_left = self.config.max_admission_skips or len(self.waiting)
-        self._memory_bound = False
-        free = self.kv.num_free_device_blocks
-        for job in self.waiting.ordered(now):
-            if len(self.running) >= max_seqs or budget <= 0:
-                break
-            if free == 0 and job.kv_location is not KVLocation.DEVICE:
-                n = 0  # needs at least one block and none is left: skip the bookkeeping
-                self._memory_bound = True
-            else:
-                n = self._try_admit(job, budget, plan)
-            if n:
-                admitted.append(job)
-                budget -= n
-                job.total_waiting_time += now - job.waiting_since
-                free = self.kv.num_free_device_blocks
-            elif self.policy.head_of_line_blocking:
-                break
-            else:
-                skips_left -= 1
-                if not skips_left:
-                    break
-        self.waiting.remove_many(admitted)
-
-    def _try_admit(self, job: Job, budget: int, plan: StepPlan) -> int:
-        """Admit the job if its KV fits; returns the tokens it computes this step (0: no)."""
-        kv, job_id, bs = self.kv, job.job_id, self.config.block_size
-        location = job.kv_location
-        context = job.num_context_tokens
-        if location is KVLocation.CACHED:
-            # At least the last token is computed anew, so the call can sample (vLLM's rule).
-            reuse_blocks = min(kv.cached_tokens(job_id), context - 1) // bs
-            base, held = reuse_blocks * bs, reuse_blocks
-        elif location is KVLocation.HOST:
-            base, held = kv.host_tokens(job_id), 0
-        else:
-            base, held = job.num_computed_tokens, kv.num_blocks(job_id)
-        n = self._chunk(context - base, budget)
-        if n == 0:
-            return 0
-        need = blocks_for(base + n, bs) - held
-        exclude = job_id if location is KVLocation.CACHED else None
-        if not kv.can_allocate(need, exclude_cached_of=exclude):
-            self._memory_bound = True
-            return 0
-        if location is KVLocation.CACHED:
-            kv.claim_cached(job_id)
-            kv.trim(job_id, base)
-        elif location is KVLocation.HOST:
-            copy = kv.swap_in(job_id)
-            plan.swap_in.append(copy)
-            self.counters.swapped_in_blocks += len(copy.src)
-        job.num_computed_tokens = base
-        job.kv_location = KVLocation.DEVICE
-        self.idle.forget(job_id)
-        kv.ensure_tokens(job_id, base + n)
-        job.status = JobStatus.RUNNING
-        self.running.append(job)
-        self._add_seq(plan, job, n)
-        return n
-
-    def _chunk(self, uncomputed: int, budget: int) -> int:
-        if uncomputed <= budget:
-            return uncomputed
-        return budget if self.config.enable_chunked_prefill else 0
-
-    def _add_seq(self, plan: StepPlan, job: Job, n: int) -> None:
-        before = job.num_computed_tokens
-        samples = before + n == job.num_context_tokens
-        plan.seqs.append(ScheduledSeq(job.job_id, before, n, samples, self.kv.table(job.job_id)))
-        if n == 1 and samples:
-            plan.num_decode_seqs += 1
-        else:
-            plan.num_prefill_tokens += n
-        plan.sum_kv_tokens += before + n
-
     # ---- update ------------------------------------------------------------------------------
     def update(self, plan: StepPlan, result: StepResult, now: float) -> StepOutcome:
-        """Book the tokens the executor computed and end the segments that are done."""
+        """Book the tokens the executor computed and end the calls that are done."""
         outcome = StepOutcome()
         steps = result.num_steps
         if steps > plan.num_steps or steps < 1:
@@ -250,6 +174,8 @@ class Scheduler:
         jobs, stopped, running_status = self.jobs, result.stopped, JobStatus.RUNNING
         trim = steps < plan.num_steps
         computed = 0
+        counters = self.counters
+        book_compute, book_output = lifecycle.book_compute, lifecycle.book_output
         for job_id, before, n, samples, _ in plan.seqs:
             job = jobs.get(job_id)
             if job is None or job.status is not running_status:
@@ -257,55 +183,33 @@ class Scheduler:
             decode = n == 1 and samples
             tokens = steps if decode else n
             computed += tokens
-            self._book_compute(job, before, tokens)
+            counters.recomputed_tokens += book_compute(job, before, tokens)
             if decode and trim:
                 self.kv.trim(job_id, job.num_computed_tokens)
             if not samples:
                 continue
-            emitted = tokens if decode else 1
-            job.num_output_tokens += emitted
-            job.num_context_tokens += emitted
-            job.num_generated_total += emitted
-            if job.first_token_time is None:
-                job.first_token_time = now
+            book_output(job, tokens if decode else 1, now)
             if job.num_output_tokens >= job.max_output_tokens or job_id in stopped:
                 ended.append(job)
         self.policy.on_step(computed)
         if ended:
             for job in ended:
-                self._end_segment(job, now, outcome)
+                self._end_call(job, now, outcome)
             self.running = [j for j in self.running if j.status == JobStatus.RUNNING]
         return outcome
 
-    def _book_compute(self, job: Job, start: int, tokens: int) -> None:
-        end = start + tokens
-        high = job.kv_high_water
-        if start < high:
-            redone = min(end, high) - start
-            job.num_recomputed_tokens += redone
-            self.counters.recomputed_tokens += redone
-        if end > high:
-            job.kv_high_water = end
-        job.num_computed_tokens = end
-        job.num_computed_total += tokens
-
-    def _end_segment(self, job: Job, now: float, outcome: StepOutcome) -> None:
+    def _end_call(self, job: Job, now: float, outcome: StepOutcome) -> None:
         self._store_state(job, self.policy.on_segment_end(job, now))
-        if job.is_last_segment:
-            job.status = JobStatus.FINISHED
-            job.finish_time = now
-            job.num_computed_tokens = 0
-            job.kv_location = KVLocation.NONE
+        tool = job.segment.tool
+        if tool is None:
+            lifecycle.finish(job, now)
             self.kv.free(job.job_id)
             self._num_unfinished -= 1
             outcome.finished.append(job)
             return
-        tool = job.segment.tool
-        assert tool is not None  # JobSpec guarantees it for every segment but the last
-        job.status = JobStatus.TOOL_WAIT
-        job.tool_started = now
+        lifecycle.stop_on_tool(job, now)
         action = self.policy.on_tool_call(job, self.kv_context(now))
-        self.idle.release(job, action, self._pending_swap_out)
+        self.idle.release(job, action, self._pending_copies)
         outcome.tool_calls.append((job, tool))
 
     # ---- KV release, preemption --------------------------------------------------------------
@@ -316,25 +220,21 @@ class Scheduler:
             block_size=self.config.block_size,
             device_blocks_total=self.config.num_device_blocks,
             device_blocks_owned=kv.num_owned_device_blocks,
-            device_blocks_cached=kv.num_cached_blocks,
             host_blocks_free=kv.host.num_free,
-            num_waiting=len(self.waiting),
-            memory_bound=self._memory_bound,
+            memory_bound=self.admission.memory_bound,
         )
 
     def _preempt(self, job: Job, plan: StepPlan, now: float) -> None:
         self.running.remove(job)
         action = self.idle.eviction_action(job, self.kv_context(now))
-        self.idle.release(job, action, plan.swap_out)
-        job.num_preemptions += 1
+        self.idle.release(job, action, plan.copies)
+        lifecycle.preempt(job, now)
         self.counters.preemptions += 1
         plan.preempted.append(job.job_id)
-        job.status = JobStatus.WAITING
-        job.waiting_since = now
         self.waiting.push(job, now)
 
     def _reclaim(self, plan: StepPlan, now: float) -> bool:
-        return self.idle.reclaim_one(self.kv_context(now), plan.swap_out)
+        return self.idle.reclaim_one(self.kv_context(now), plan.copies)
 
     def _store_state(self, job: Job, state: object) -> None:
         if state:

@@ -5,14 +5,13 @@ One ``Scheduler`` (the same mechanism and policies the simulator runs) plans eac
 identity across calls: ``submit(job_id, ...)`` starts a job or continues one whose previous
 call ended in a tool wait, so the next call reuses whatever KV the policy kept.
 
-Open-ended jobs. ``JobSpec`` states all segments up front and forbids a tool on the last
-one; a served job's future calls are unknown. So every call not marked ``last`` is booked as
-a segment ending in the tool ``tool_name`` (latency 0: the real latency is measured by the
-scheduler between the call's end and the next submit), followed by a 1+1-token placeholder
-segment that is never run. A continuation replaces the placeholder with the new call (and a
-new placeholder) before ``on_tool_result``. ``finish_job`` ends a tool-waiting job and frees
-all its KV; a call with ``last=True`` ends the job when it finishes. Policies that read
-future segments (oracle SRPT) see only the placeholder.
+Served jobs are open-ended (``JobSpec.open_ended``): their next call is known only when it
+is submitted. Every call not marked ``last`` ends in the tool ``tool_name`` (latency 0: the
+real latency is measured by the scheduler between the call's end and the next submit; the
+server names the tool once it has parsed the answer); a continuation is the job's next call
+(``Scheduler.on_tool_result`` with it). ``finish_job`` ends a tool-waiting job and frees all
+its KV; a call with ``last=True`` ends the job when it finishes. Policies that read future
+calls (oracle SRPT) see only those submitted so far.
 """
 
 from __future__ import annotations
@@ -51,7 +50,6 @@ DEFAULT_SERVICE = ServiceTimeModel(
     kv_read_per_token=1e-6,
     swap_per_token=1e-5,
 )
-_OPEN_END = Segment(1, 1)  # placeholder last segment: lets every real call end in a tool
 
 
 class Engine:
@@ -92,7 +90,7 @@ class Engine:
         service = service or dataclasses.replace(
             DEFAULT_SERVICE, chunk_tokens=sched_config.max_num_batched_tokens
         )
-        policy.bind(PolicyEnv(service=service, block_size=sched_config.block_size))
+        policy.bind(PolicyEnv(service=service))
         self.scheduler = Scheduler(sched_config, policy)
         self.clock = clock
         self.tool = ToolCall(tool_name, 0.0)
@@ -135,16 +133,14 @@ class Engine:
         # so a refused call leaves the engine exactly as it was.
         request = Request(job_id, params, last, params.generator())
         call = Segment(len(ids), params.max_tokens, None if last else self.tool)
-        segments = (call,) if last else (call, _OPEN_END)
         now = self.clock()
         if job is None:
-            sched.add_job(JobSpec(job_id, max(now, 0.0), "engine", segments), now)
+            spec = JobSpec(job_id, max(now, 0.0), "engine", (call,), open_ended=not last)
+            sched.add_job(spec, now)
             self._tokens[job_id] = ids
         else:
-            done = job.spec.segments[: job.segment_index + 1]
-            job.spec = dataclasses.replace(job.spec, segments=done + segments)
             self._tokens[job_id].extend(ids)
-            sched.on_tool_result(job_id, now)
+            sched.on_tool_result(job_id, now, call)
         self._requests[job_id] = request
         return request
 
@@ -202,14 +198,13 @@ class Engine:
         started = self.clock()
         stopped: set[str] = set()
         failed: dict[str, BaseException] = {}
-        sampled: dict[str, list[int]] = {}
         steps, broken = 0, None
         try:
             while steps < plan.num_steps and not stopped and not failed:
                 jobs, logits = compute_isolated(self.runner, plan, self._tokens, steps, failed)
                 steps += 1
                 if jobs:
-                    self._sample(jobs, logits, sampled, stopped, failed)
+                    self._sample(jobs, logits, stopped, failed)
         except CopyError as exc:  # every job the plan moved or ran lost its KV
             broken, steps = exc, max(steps, 1)
             copies = (*plan.swap_out, *plan.swap_in)
@@ -219,7 +214,7 @@ class Engine:
             broken = failed[plan.seqs[0].job_id]  # nothing survived: the step itself failed
         errors = [self._fail(job_id, exc) for job_id, exc in failed.items() if job_id in sched.jobs]
         now = self.clock()
-        result = StepResult(now - started, steps, frozenset(stopped - failed.keys()), sampled)
+        result = StepResult(now - started, steps, frozenset(stopped - failed.keys()))
         outcome = sched.update(plan, result, now)  # skips the ended jobs
         self.num_plans += 1
         self.num_steps += steps
@@ -263,7 +258,6 @@ class Engine:
         self,
         jobs: list[str],
         logits: torch.Tensor,
-        sampled: dict,
         stopped: set[str],
         failed: dict[str, BaseException],
     ) -> None:
@@ -273,7 +267,6 @@ class Engine:
             requests, logits, self.eos_token_ids, decode, failed
         ):
             self._tokens[req.job_id].append(token)
-            sampled.setdefault(req.job_id, []).append(token)
             if stops:
                 stopped.add(req.job_id)
 

@@ -39,7 +39,9 @@ class PluginSettings:
     trace_path: str = ""  # JSONL decision trace; empty: none
     pin_ttl: float = 60.0  # s a tool-waiting job may keep pinned blocks
     job_ttl: float = 600.0  # s a job may wait for its next call before it is forgotten
-    max_skips: int = 8  # waiting calls that do not fit and may be passed over per step
+    # Waiting calls that do not fit before a step's admission round stops (the core's
+    # ``max_admission_skips``: the 8th such call ends the round); 0: no cap.
+    max_skips: int = 8
 
     def __post_init__(self) -> None:
         if self.pin_ttl <= 0 or self.job_ttl <= 0:

@@ -1,20 +1,23 @@
 """Shadow astraea jobs for the requests a foreign engine (vLLM) schedules.
 
 vLLM knows requests; an astraea policy reasons about agent jobs (calls in order, tool waits
-between them, tokens served so far). ``JobTracker`` keeps one ``astraea.core.job.Job`` per
-job, grows its segment list call by call, and calls the policy's hooks at the same points
-the core scheduler does (arrival, call end, tool call, tool return, idle review), so the
-plugin orders and pins with the very policy code the simulator and our engine use. The
-engine's side (queues, blocks) stays in the glue module; this one never imports vLLM.
+between them, tokens served so far). ``JobTracker`` keeps one open-ended
+``astraea.core.job.Job`` per job, moves it with the core's ``lifecycle`` transitions as its
+calls arrive, run and end, and calls the policy's hooks at the same points the core
+scheduler does (arrival, call end, tool call, tool return, idle review), so the plugin orders
+and pins with the very policy code the simulator and our engine use (a parity test holds
+the two together). Admission's skipping rule is the core's (``core.admission.fit_first``).
+The engine's side (queues, blocks) stays in the glue module; this one never imports vLLM.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from astraea.core import lifecycle
 from astraea.core.job import Job, JobSpec, JobStatus, KVLocation, Segment, ToolCall
 from astraea.core.policy import KVAction, KVContext, Policy
 
@@ -85,16 +88,21 @@ class Pin:
 class Tracked:
     job: Job
     call: CallInfo  # the current call, or the last one that ended
-    done: list[Segment] = field(default_factory=list)  # calls before the current one
     pin: Pin | None = None
 
     @property
     def level(self) -> int:
         return int(self.job.policy_state.get("level", 0))
 
+    @property
+    def call_index(self) -> int:
+        return self.job.segment_index
+
 
 class JobTracker:
-    """Jobs by id, active calls by request id, and the policy's decisions over them."""
+    """Jobs by id, active calls by request id, and the policy's decisions over them. Every
+    change of a shadow job's state goes through ``astraea.core.lifecycle``, as in the core
+    scheduler; the policy hooks come at the same points in the same order."""
 
     def __init__(self, policy: Policy, pin_ttl: float = 60.0, job_ttl: float = 600.0) -> None:
         self.policy = policy
@@ -111,27 +119,20 @@ class JobTracker:
             # A parallel call of a job already computing: schedule it as a job of its own.
             call = dataclasses.replace(call, job_id=f"{call.job_id}/{call.request_id}", last=True)
             tracked = None
-        segment = Segment(call.prompt_tokens, call.max_tokens)
         if tracked is None or tracked.job.status == JobStatus.FINISHED:
-            spec = JobSpec(call.job_id, now, "vllm", (segment,))
-            tracked = Tracked(Job(spec=spec, num_context_tokens=call.prompt_tokens), call)
+            first = _segment(call, call.prompt_tokens)
+            spec = JobSpec(call.job_id, now, "vllm", (first,), open_ended=first.tool is not None)
+            tracked = Tracked(lifecycle.arrive(spec, now), call)
             self.jobs[call.job_id] = tracked
             self._store(tracked.job, self.policy.on_arrival(tracked.job, now))
         else:
             job = tracked.job
-            job.total_tool_time += now - job.tool_started
+            lifecycle.tool_returns(job, now)
             self._store(job, self.policy.on_tool_return(job, now))
-            tracked.done.append(job.segment)
             new_input = max(1, call.prompt_tokens - job.num_context_tokens)
-            job.spec = _spec(job.spec, tracked.done, Segment(new_input, call.max_tokens))
-            job.segment_index = len(tracked.done)
-            job.num_output_tokens = job.num_computed_tokens = 0
-            job.max_output_tokens = call.max_tokens
-            job.num_context_tokens = call.prompt_tokens
+            lifecycle.resume(job, now, _segment(call, new_input))
+            lifecycle.mirror(job, call.prompt_tokens, 0, 0)  # vLLM sends the whole context
             tracked.call = call
-        job = tracked.job
-        job.status = JobStatus.WAITING
-        job.ready_since = job.waiting_since = now
         self.calls[call.request_id] = call.job_id
         return tracked
 
@@ -143,16 +144,13 @@ class JobTracker:
         """Mirror the engine's counters (a waiting call's ``computed`` is its cache hit)."""
         tracked = self.get(request_id)
         if tracked is not None:
-            job = tracked.job
-            job.num_context_tokens, job.num_computed_tokens = num_tokens, computed
-            job.num_output_tokens = output
+            lifecycle.mirror(tracked.job, num_tokens, computed, output)
 
     def admitted(self, request_id: str, now: float) -> Tracked | None:
         tracked = self.get(request_id)
         if tracked is not None and tracked.job.status == JobStatus.WAITING:
             job = tracked.job
-            job.total_waiting_time += now - job.waiting_since
-            job.status, job.kv_location = JobStatus.RUNNING, KVLocation.DEVICE
+            lifecycle.admit(job, now, job.num_computed_tokens)
             return tracked
         return None
 
@@ -160,9 +158,8 @@ class JobTracker:
         tracked = self.get(request_id)
         if tracked is not None and tracked.job.status == JobStatus.RUNNING:
             job = tracked.job
-            job.status, job.waiting_since = JobStatus.WAITING, now
-            job.num_computed_tokens, job.kv_location = 0, KVLocation.NONE
-            job.num_preemptions += 1
+            lifecycle.release_kv(job, KVLocation.NONE)  # vLLM frees a preempted call's blocks
+            lifecycle.preempt(job, now)
             return tracked
         return None
 
@@ -178,21 +175,23 @@ class JobTracker:
         job = tracked.job
         ends = aborted or tracked.call.last is True or job.status != JobStatus.RUNNING
         out = max(1, job.num_output_tokens)
-        tool = None if ends else ToolCall(tracked.call.tool, tracked.call.tool_latency or 0.0)
-        job.num_output_tokens = out
-        job.spec = _spec(job.spec, tracked.done, Segment(job.segment.input_tokens, out, tool))
+        lifecycle.mirror(job, job.num_context_tokens, job.num_computed_tokens, out)
+        tool = None if ends else _tool(tracked.call)
+        lifecycle.revise_call(job, Segment(job.segment.input_tokens, out, tool))
         self._store(job, self.policy.on_segment_end(job, now))
         if ends:
             self._end(tracked, now)
             return tracked, None
-        job.status, job.tool_started = JobStatus.TOOL_WAIT, now
-        job.num_computed_tokens = job.num_context_tokens
+        lifecycle.stop_on_tool(job, now)
+        lifecycle.mirror(job, job.num_context_tokens, job.num_context_tokens, out)  # in cache
         return tracked, self.policy.on_tool_call(job, kv)
 
     def _end(self, tracked: Tracked, now: float) -> None:
         job = tracked.job
-        job.status, job.finish_time = JobStatus.FINISHED, now
-        job.num_computed_tokens, job.kv_location = 0, KVLocation.NONE
+        if job.status is JobStatus.RUNNING and job.segment.tool is None:
+            lifecycle.finish(job, now)
+        else:
+            lifecycle.end_early(job, now)
         if self.jobs.get(job.job_id) is tracked:
             del self.jobs[job.job_id]
 
@@ -254,25 +253,11 @@ class JobTracker:
             job.policy_state.update(state)
 
 
-def _spec(old: JobSpec, done: list[Segment], current: Segment) -> JobSpec:
-    """The job as known so far; a call ending in a tool gets a placeholder successor so the
-    spec stays valid (only the last segment may lack a tool)."""
-    tail = (current, Segment(1, 1)) if current.tool is not None else (current,)
-    return JobSpec(old.job_id, old.arrival, old.category, (*done, *tail))
+def _tool(call: CallInfo) -> ToolCall:
+    return ToolCall(call.tool, call.tool_latency or 0.0)
 
 
-def fit_first(order: list[int], needs: Sequence[int], free: int, max_skips: int) -> list[int]:
-    """Admission order without head-of-line blocking: a call whose blocks do not fit in
-    ``free`` moves behind the ones that do (at most ``max_skips`` of them), as the core
-    scheduler admits for policies without ``head_of_line_blocking``."""
-    taken: list[int] = []
-    skipped: list[int] = []
-    for pos, index in enumerate(order):
-        if needs[index] <= free:
-            taken.append(index)
-            free -= needs[index]
-        elif len(skipped) < max_skips:
-            skipped.append(index)
-        else:
-            return taken + skipped + order[pos:]
-    return taken + skipped
+def _segment(call: CallInfo, input_tokens: int) -> Segment:
+    """A call as known when it arrives: it ends in its tool unless it is the job's last."""
+    tool = None if call.last is True else _tool(call)
+    return Segment(input_tokens, call.max_tokens, tool)

@@ -95,9 +95,7 @@ class PinningMixin:
             block_size=vllm.block_size,
             device_blocks_total=total,
             device_blocks_owned=total - pool.get_num_free_blocks(),
-            device_blocks_cached=0,
             host_blocks_free=0,  # no swap tier on vLLM-CPU (see the module docstring)
-            num_waiting=len(vllm.waiting),
             memory_bound=self._memory_bound,
         )
 

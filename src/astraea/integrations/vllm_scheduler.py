@@ -4,9 +4,10 @@ Hooks, all on vLLM's own ``Scheduler`` (the interface is not public: pinned to 0
 
 * ``add_request``: a call arrives; the tracker starts a job or resumes one from its tool wait.
 * ``schedule``: release pins the policy or a TTL gives up, re-sort ``self.waiting`` (FCFS
-  deque) in the policy's order, with calls that cannot fit moved behind those that can,
-  then let vLLM admit from the front; afterwards book admissions (with their prefix-cache
-  hit) and preemptions, and drop the pin of a job whose next call now holds its blocks.
+  deque) in the policy's order, with calls that cannot fit moved behind those that can by
+  the core's admission rule (``core.admission.fit_first``), then let vLLM admit from the
+  front; afterwards book admissions (with their prefix-cache hit) and preemptions, and drop
+  the pin of a job whose next call now holds its blocks.
 * ``_free_request``: a call ends; the policy decides the job's KV for its tool wait. Preserve
   pins the call's full (hashed) blocks by taking a reference (``BlockPool.touch``), which keeps
   them out of the free queue so nothing evicts them; release gives the reference back
@@ -32,10 +33,11 @@ from vllm.v1.core.sched.request_queue import SchedulingPolicy
 from vllm.v1.core.sched.scheduler import Scheduler
 from vllm.v1.request import Request, RequestStatus
 
+from astraea.core.admission import admission_need, fit_first
 from astraea.core.policy import KVAction, PolicyEnv
 from astraea.integrations.settings import PluginSettings
 from astraea.integrations.trace import DecisionTrace
-from astraea.integrations.tracker import JobTracker, call_info, fit_first
+from astraea.integrations.tracker import JobTracker, call_info
 from astraea.integrations.vllm_pins import PinningMixin
 from astraea.policies import make_policy
 
@@ -54,7 +56,7 @@ class AstraeaSchedulerMixin(PinningMixin):
         settings = PluginSettings.from_env()
         policy = make_policy(settings.policy, **settings.policy_params)
         service = settings.service_model(vllm.max_num_scheduled_tokens)
-        policy.bind(PolicyEnv(service, vllm.block_size))
+        policy.bind(PolicyEnv(service))
         self.astraea = JobTracker(policy, settings.pin_ttl, settings.job_ttl)
         self.astraea_settings = settings
         self.astraea_trace = DecisionTrace(settings.trace_path)
@@ -102,7 +104,7 @@ class AstraeaSchedulerMixin(PinningMixin):
             "arrive",
             tracked,
             request.request_id,
-            call=len(tracked.done),
+            call=tracked.call_index,
             prompt_tokens=call.prompt_tokens,
             max_tokens=call.max_tokens,
             last=call.last,
@@ -154,11 +156,11 @@ class AstraeaSchedulerMixin(PinningMixin):
         for r in requests:
             hit, held = self._cached_prefix(r)
             self.astraea.sync(r.request_id, r.num_tokens, hit, r.num_output_tokens)
-            needs.append(-(-min(r.num_tokens, hit + budget) // bs) - held)
+            needs.append(admission_need(r.num_tokens, hit, held, budget, bs)[1])
         order = self.astraea.order([r.request_id for r in requests], now)
-        if not self.astraea.policy.head_of_line_blocking:
-            free = vllm.kv_cache_manager.block_pool.get_num_free_blocks()
-            order = fit_first(order, needs, free, self.astraea_settings.max_skips)
+        free = vllm.kv_cache_manager.block_pool.get_num_free_blocks()
+        hol = self.astraea.policy.head_of_line_blocking
+        order = fit_first(order, needs, free, hol, self.astraea_settings.max_skips)
         ordered = [requests[i] for i in order]
         if ordered != requests:
             queue.clear()
@@ -206,7 +208,7 @@ class AstraeaSchedulerMixin(PinningMixin):
             if tracked is None:
                 continue
             hit = r.num_computed_tokens - scheduled.get(rid, 0)
-            self._trace(now, "admit", tracked, rid, call=len(tracked.done), cached_tokens=hit)
+            self._trace(now, "admit", tracked, rid, call=tracked.call_index, cached_tokens=hit)
             if tracked.pin is not None:
                 self._unpin(tracked, "resumed", now, cached_tokens=hit)
         for rid in list(self.astraea.calls):
@@ -230,7 +232,7 @@ class AstraeaSchedulerMixin(PinningMixin):
             "finish",
             tracked,
             rid,
-            call=len(tracked.done),
+            call=tracked.call_index,
             output_tokens=request.num_output_tokens,
             aborted=aborted,
             action=action.value if action else None,

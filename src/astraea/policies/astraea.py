@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from astraea.core.job import Job, JobStatus
-from astraea.core.policy import KVAction, KVContext, Policy, PolicyEnv
+from astraea.core.policy import KVAction, KVContext, Policy, PolicyEnv, tool_time_left
 from astraea.policies.common import host_room, other_tokens, release_waste
 from astraea.policies.registry import register
 from astraea.predict.predictor import Predictor
@@ -140,11 +140,7 @@ class Astraea(Policy):
         return self._least_waste(job, kv, self._tool_time_left(job, kv.now))
 
     def review_idle(self, job: Job, kv: KVContext) -> KVAction:
-        if (
-            job.status != JobStatus.TOOL_WAIT
-            or kv.device_usage < self.config.watermark
-            or not kv.memory_bound
-        ):
+        if kv.device_usage < self.config.watermark or not kv.memory_bound:
             return KVAction.PRESERVE
         return self._least_waste(job, kv, self._tool_time_left(job, kv.now))
 
@@ -160,8 +156,7 @@ class Astraea(Policy):
 
     def _tool_time_left(self, job: Job, now: float) -> float:
         tool = job.segment.tool
-        expected = self.predictor.tool_latency(tool.name) if tool else 0.0
-        return max(0.0, expected - (now - job.tool_started))
+        return tool_time_left(job, now, self.predictor.tool_latency(tool.name) if tool else 0.0)
 
     def _release(self, job: Job, kv: KVContext) -> tuple[KVAction, float]:
         """Swap or lazy discard, whichever wastes less (a swap must win by ``swap_margin``)."""

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 
-from astraea.core.job import Job, JobStatus, KVLocation
+from astraea.core.job import Job, KVLocation
 from astraea.core.policy import KVAction, KVContext
 from astraea.policies.common import ServicePolicy
 from astraea.policies.registry import register
@@ -111,8 +111,6 @@ class Continuum(ServicePolicy):
         return KVAction.PRESERVE
 
     def review_idle(self, job: Job, kv: KVContext) -> KVAction:
-        if job.status != JobStatus.TOOL_WAIT:
-            return KVAction.PRESERVE  # returned while pinned: it resumes in place
         if kv.now >= self.deadline.get(job.job_id, math.inf):
             del self.deadline[job.job_id]
             return KVAction.CACHE

@@ -32,8 +32,8 @@ the project reference states.
 
 from __future__ import annotations
 
-from astraea.core.job import Job, JobStatus, KVLocation
-from astraea.core.policy import KVAction, KVContext
+from astraea.core.job import Job, KVLocation
+from astraea.core.policy import KVAction, KVContext, tool_elapsed
 from astraea.policies.common import ServicePolicy, least_waste
 from astraea.policies.registry import register
 
@@ -62,13 +62,11 @@ class InferCept(ServicePolicy):
         return self._decide(job, kv)
 
     def review_idle(self, job: Job, kv: KVContext) -> KVAction:
-        if job.status != JobStatus.TOOL_WAIT:
-            return KVAction.PRESERVE  # returned: it resumes with its context in place
         return self._decide(job, kv)
 
     def on_preempt(self, job: Job, kv: KVContext) -> KVAction:
         return KVAction.SWAP  # the mechanism discards instead when the host tier is full
 
     def _decide(self, job: Job, kv: KVContext) -> KVAction:
-        elapsed = max(0.0, kv.now - job.tool_started)
+        elapsed = tool_elapsed(job, kv.now)
         return least_waste(self.service, job.num_computed_tokens, kv, elapsed)

@@ -39,7 +39,7 @@ output-length predictor; the discard we model is a full recompute (no chunked re
 from __future__ import annotations
 
 from astraea.core.job import Job, JobStatus, KVLocation
-from astraea.core.policy import KVAction, KVContext, PolicyEnv
+from astraea.core.policy import KVAction, KVContext, PolicyEnv, tool_time_left
 from astraea.policies.common import ServicePolicy, least_waste, release_waste
 from astraea.policies.registry import register
 from astraea.predict.predictor import Predictor
@@ -123,12 +123,10 @@ class Lamps(ServicePolicy):
         return least_waste(self.service, job.num_computed_tokens, kv, t_api)
 
     def review_idle(self, job: Job, kv: KVContext) -> KVAction:
-        if job.status != JobStatus.TOOL_WAIT:
-            return KVAction.PRESERVE
         self._snapshot(kv)
         tool = job.segment.tool
         t_api = self.predictor.tool_latency(tool.name) if tool else 0.0
-        left = max(0.0, t_api - (kv.now - job.tool_started))
+        left = tool_time_left(job, kv.now, t_api)
         return least_waste(self.service, job.num_computed_tokens, kv, left)
 
     def on_preempt(self, job: Job, kv: KVContext) -> KVAction:

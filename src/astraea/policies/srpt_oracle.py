@@ -9,7 +9,7 @@ may beat it on some workloads.
 
 Order. A job's priority is the compute time of everything it has left: the remaining
 prefill and decode of its current call and all of its later calls, computed exactly from
-``job.spec.segments`` with the profile's service-time model (each later call prefills its
+``job.segments`` with the profile's service-time model (each later call prefills its
 new input on top of the context before it, then decodes). Recompute of a context that was
 released is not counted (it is the scheduler's overhead, not the job's work). Least
 remaining work first; admission skips a job that does not fit and tries the next one;
@@ -29,8 +29,8 @@ tool returns, as it would without prefetch.
 
 from __future__ import annotations
 
-from astraea.core.job import Job, JobStatus
-from astraea.core.policy import KVAction, KVContext
+from astraea.core.job import Job
+from astraea.core.policy import KVAction, KVContext, tool_time_left
 from astraea.policies.common import ServicePolicy, host_room, other_tokens, release_waste
 from astraea.policies.registry import register
 
@@ -57,7 +57,7 @@ class SrptOracle(ServicePolicy):
     # ---- order ----------------------------------------------------------------------------
     def remaining_work(self, job: Job) -> float:
         later = self._later.get(job.job_id)
-        if later is None:
+        if later is None or len(later) != len(job.segments):  # an open-ended job grew
             later = self._later[job.job_id] = self._suffix_work(job)
         service = self.service
         prefill = 0
@@ -70,9 +70,9 @@ class SrptOracle(ServicePolicy):
 
     def _suffix_work(self, job: Job) -> list[float]:
         """``out[i]``: compute time of the calls after call ``i``."""
-        service, segments = self.service, job.spec.segments
+        service, segments = self.service, job.segments
         out = [0.0] * len(segments)
-        context = job.spec.total_tokens
+        context = job.total_tokens
         for i in range(len(segments) - 1, 0, -1):
             seg = segments[i]
             context -= seg.input_tokens + seg.output_tokens
@@ -95,14 +95,12 @@ class SrptOracle(ServicePolicy):
     # ---- KV -------------------------------------------------------------------------------
     def _tool_left(self, job: Job, now: float) -> float:
         tool = job.segment.tool
-        return max(0.0, tool.latency - (now - job.tool_started)) if tool else 0.0
+        return tool_time_left(job, now, tool.latency) if tool else 0.0
 
     def on_tool_call(self, job: Job, kv: KVContext) -> KVAction:
         return self._decide(job, kv)
 
     def review_idle(self, job: Job, kv: KVContext) -> KVAction:
-        if job.status != JobStatus.TOOL_WAIT:
-            return KVAction.PRESERVE
         return self._decide(job, kv)
 
     def _decide(self, job: Job, kv: KVContext) -> KVAction:

@@ -10,7 +10,6 @@ thread (releases, drops, TTL), so every method takes its lock.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import threading
@@ -19,7 +18,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from astraea.core.job import Job, ToolCall
+from astraea.core.job import ToolCall
+from astraea.core.scheduler import Scheduler
 from astraea.server.chat_template import ParsedCall, canonical_arguments
 from astraea.server.errors import APIError
 from astraea.server.protocol import ChatMessage, ToolSpec
@@ -58,18 +58,13 @@ def answer_key(previous: str, content: str | None, calls: Sequence[ParsedCall]) 
     )
 
 
-def label_tool(job: Job, name: str, latency: float | None) -> None:
-    """Name the tool a waiting job's call ended in (its latency category) and the client's
-    latency hint. The engine books every open call with a generic tool; the real name is
-    known only once the answer is parsed, and the policies' tool-latency learning, KV
-    reviews and prefetching read it from the job's current segment."""
-    seg = job.spec.segments[job.segment_index]
-    tool = ToolCall(name, latency if latency is not None else 0.0)
-    if seg.tool is None or seg.tool == tool:
-        return
-    segments = list(job.spec.segments)
-    segments[job.segment_index] = dataclasses.replace(seg, tool=tool)
-    job.spec = dataclasses.replace(job.spec, segments=tuple(segments))
+def label_tool(scheduler: Scheduler, job_id: str, name: str, latency: float | None) -> None:
+    """Name the tool a job's call ends in (its latency category) and the client's latency
+    hint. The engine books every open call with a generic tool; the real name is known only
+    once the answer is parsed, and the policies' tool-latency learning, KV reviews and
+    prefetching read it from the job's current call. A job's last call has no tool."""
+    if scheduler.jobs[job_id].segment.tool is not None:
+        scheduler.name_tool(job_id, ToolCall(name, latency if latency is not None else 0.0))
 
 
 # ---- the table -----------------------------------------------------------------------------

@@ -81,7 +81,7 @@ class Simulator:
     def run(self) -> SimulationResult:
         started = time.perf_counter()
         service = ServiceTimeModel.from_profile(self.profile, self.config.max_num_batched_tokens)
-        self.policy.bind(PolicyEnv(service=service, block_size=self.config.block_size))
+        self.policy.bind(PolicyEnv(service=service))
         scheduler = Scheduler(self.config, self.policy)
         executor = SimulatedExecutor(self.profile, self.config.block_size)
         seq = itertools.count()
