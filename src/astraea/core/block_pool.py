@@ -58,9 +58,6 @@ class BlockPool:
             owners[block] = None
             self._free.append(block)
 
-    def owner_of(self, block: int) -> str | None:
-        return self._owner[block]
-
     def check_integrity(self, tables: dict[str, list[int]] | None = None) -> None:
         """Assert free + used == total, no block both free and owned, and (given the owners'
         block tables) that every used block is in exactly one table of its owner."""

@@ -86,14 +86,3 @@ def run_experiment(
     (out / "results.json").write_text(json.dumps(results.to_dict(), indent=2) + "\n")
     console.print(f"{len(runs)} runs in {wall:.0f} s; wrote {out}/results.json, table.md, figures")
     return results
-
-
-def rereport(path: Path) -> ExperimentResults:
-    """Redo the figures, table and analysis of saved results (e.g. after a reporting fix)."""
-    from astraea.experiments.spec import load_results
-
-    results = load_results(path)
-    out = path if path.is_dir() else path.parent
-    results.analysis = get_experiment(results.experiment).report(results, out)
-    (out / "results.json").write_text(json.dumps(results.to_dict(), indent=2) + "\n")
-    return results
