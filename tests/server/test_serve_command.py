@@ -32,7 +32,7 @@ def test_flags_build_the_engine_and_the_app(monkeypatch, capsys, tiny_model, tok
         "vllm-fcfs",
         "--block-size",
         "8",
-        "--gpu-blocks",
+        "--num-gpu-blocks-override",
         "64",
         "--cpu-blocks",
         "4",
@@ -40,7 +40,7 @@ def test_flags_build_the_engine_and_the_app(monkeypatch, capsys, tiny_model, tok
         "1",
         "--max-num-seqs",
         "3",
-        "--max-batched-tokens",
+        "--max-num-batched-tokens",
         "512",
         "--max-steps-per-plan",
         "4",
@@ -64,6 +64,33 @@ def test_flags_build_the_engine_and_the_app(monkeypatch, capsys, tiny_model, tok
     assert (settings.served_model_name, settings.max_queue, settings.job_ttl) == ("m", 5, 7.0)
     assert settings.api_key == "k"
     assert settings.allowed_origins == () and "127.0.0.1" in settings.allowed_hosts
+
+
+def test_old_kv_flag_names_are_hidden_aliases(monkeypatch, capsys, tiny_model, tokenizer):
+    built, _ = fake_serve(monkeypatch, tiny_model, tokenizer)
+    args = ["serve", "--model", "m.gguf", "--gpu-blocks", "48", "--max-batched-tokens", "256"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert (built["config"].num_gpu_blocks, built["config"].max_num_batched_tokens) == (48, 256)
+    code, out, _ = run_cli(["serve", "--help"], capsys)
+    assert "--num-gpu-blocks-over" in out and "--max-num-batched-tok" in out  # (cut to width)
+    assert "--gpu-blocks" not in out and "--max-batched-tokens " not in out
+
+
+def test_chat_template_and_tool_call_parser(monkeypatch, capsys, tiny_model, tokenizer, tmp_path):
+    _, served = fake_serve(monkeypatch, tiny_model, tokenizer)
+    template = tmp_path / "t.jinja"
+    template.write_text("{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}")
+    args = ["serve", "--model", "m.gguf", "--chat-template", str(template)]
+    code, _, err = run_cli([*args, "--tool-call-parser", "hermes"], capsys)
+    assert code == 0, err
+    service = served["app"].state.service
+    assert service.config.chat_template == template.read_text()
+    assert service.template.source == template.read_text()
+    code, _, err = run_cli([*args, "--tool-call-parser", "mistral"], capsys)
+    assert code == 2 and "hermes" in err
+    code, _, err = run_cli(["serve", "--chat-template", str(tmp_path / "missing.jinja")], capsys)
+    assert code == 2 and "--chat-template" in err
 
 
 def test_browser_flags(monkeypatch, capsys, tiny_model, tokenizer):

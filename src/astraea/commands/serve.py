@@ -49,12 +49,22 @@ def serve_command(
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16.")] = "auto",
     block_size: Annotated[int, typer.Option(min=1, help="Tokens per KV block.")] = 16,
-    gpu_blocks: Annotated[int, typer.Option(min=1, help="KV blocks on the device tier.")] = 1024,
+    num_gpu_blocks_override: Annotated[
+        int, typer.Option(min=1, help="KV blocks on the device tier (vLLM's name).")
+    ] = 1024,
+    gpu_blocks: Annotated[
+        int | None, typer.Option(min=1, hidden=True, help="Old name of --num-gpu-blocks-override.")
+    ] = None,
     cpu_blocks: Annotated[
         int, typer.Option(min=0, help="KV blocks on the host tier (swap space).")
     ] = 0,
     max_num_seqs: Annotated[int, typer.Option(min=1, help="Max running calls.")] = 256,
-    max_batched_tokens: Annotated[int, typer.Option(min=1, help="Token budget per step.")] = 8192,
+    max_num_batched_tokens: Annotated[
+        int, typer.Option(min=1, help="Token budget per step (vLLM's name).")
+    ] = 8192,
+    max_batched_tokens: Annotated[
+        int | None, typer.Option(min=1, hidden=True, help="Old name of --max-num-batched-tokens.")
+    ] = None,
     max_steps_per_plan: Annotated[int, typer.Option(min=1, help="Decode steps per plan.")] = 1,
     threads: Annotated[
         int | None, typer.Option(min=1, help="Torch CPU threads (per worker with --workers).")
@@ -87,6 +97,16 @@ def serve_command(
             "'*' for any). Default: only pages served from this server's own host.",
         ),
     ] = [],  # noqa: B006 (typer reads the default)
+    chat_template: Annotated[
+        Path | None,
+        typer.Option(
+            help="Jinja chat template file (or a tokenizer_config.json) to use instead of the "
+            "model's own; a model without one gets ChatML.",
+        ),
+    ] = None,
+    tool_call_parser: Annotated[
+        str, typer.Option(help="Format of tool calls in the model's text: hermes.")
+    ] = "hermes",
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the model over the OpenAI API, scheduled as agent jobs (docs/server.md)."""
@@ -105,10 +125,10 @@ def serve_command(
         device=device,
         dtype=dtype,
         block_size=block_size,
-        num_gpu_blocks=gpu_blocks,
+        num_gpu_blocks=gpu_blocks or num_gpu_blocks_override,
         num_cpu_blocks=cpu_blocks,
         max_num_seqs=max_num_seqs,
-        max_num_batched_tokens=max_batched_tokens,
+        max_num_batched_tokens=max_batched_tokens or max_num_batched_tokens,
         num_threads=threads,
         num_workers=workers,
     )
@@ -123,6 +143,16 @@ def serve_command(
     except WeightsError as exc:
         raise ValueError(str(exc)) from exc
     name = served_model_name or Path(path).name.split(".")[0]
+    from astraea.server.templates import TOOL_CALL_PARSERS, read_template
+
+    if tool_call_parser not in TOOL_CALL_PARSERS:
+        raise ValueError(
+            f"--tool-call-parser {tool_call_parser!r}: known parsers are {TOOL_CALL_PARSERS}"
+        )
+    try:
+        template = None if chat_template is None else read_template(chat_template)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"--chat-template: {exc}") from exc
     from astraea.server.browser import LOOPBACK_NAMES, is_loopback
 
     # On loopback only our own names: a rebound DNS name must not reach us. Elsewhere the
@@ -137,6 +167,8 @@ def serve_command(
         max_queue=max_queue,
         job_ttl=job_ttl,
         default_max_tokens=default_max_tokens,
+        chat_template=template,
+        tool_call_parser=tool_call_parser,
     )
     typer.echo(f"loading {path} ...", err=True)
     engine = Engine(

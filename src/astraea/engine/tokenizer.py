@@ -121,21 +121,7 @@ class Tokenizer:
 
     @cached_property
     def _template(self) -> Any:
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-        def raise_exception(message: str) -> None:
-            raise ValueError(message)
-
-        def tojson(value: Any, indent: int | None = None) -> str:
-            return json.dumps(value, indent=indent, ensure_ascii=False)
-
-        env = ImmutableSandboxedEnvironment(
-            trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
-        )
-        env.filters["tojson"] = tojson
-        env.globals["raise_exception"] = raise_exception
-        env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
-        return env.from_string(self.chat_template)
+        return compile_chat_template(self.chat_template or "")
 
     # ---- construction ----------------------------------------------------------------------
     @classmethod
@@ -189,6 +175,26 @@ class Tokenizer:
         if config_eos is not None and config_eos not in eos:
             eos.append(config_eos)
         return cls(backend, template, bos, eos)
+
+
+def compile_chat_template(source: str) -> Any:
+    """A chat template as a Jinja template in a sandbox (a model file's template is untrusted
+    code), with the globals and filters transformers gives templates."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(message: str) -> None:
+        raise ValueError(message)
+
+    def tojson(value: Any, indent: int | None = None, **_: Any) -> str:
+        return json.dumps(value, indent=indent, ensure_ascii=False)
+
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
+    )
+    env.filters["tojson"] = tojson
+    env.globals["raise_exception"] = raise_exception
+    env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+    return env.from_string(source)
 
 
 @cache

@@ -85,6 +85,19 @@ class ChatTemplate:
         head = "" if system is None else f"{START}system\n{system}{END}\n"
         return head + self.continuation(rest, forced)
 
+    def extend(
+        self,
+        messages: Sequence[ChatMessage],
+        matched: int,
+        tools: Sequence[ToolSpec] | None,
+        forced: str,
+        ends_with_eos: bool,
+    ) -> str:
+        """Text to append to a context holding ``messages[:matched]`` (the last turn the
+        model's answer, its ``<|im_end|>`` there when ``ends_with_eos``)."""
+        closing = "\n" if ends_with_eos else f"{END}\n"
+        return closing + self.continuation(messages[matched:], forced)
+
     def continuation(self, messages: Sequence[ChatMessage], forced: str = "") -> str:
         """New turns appended to a context that ends after a finished turn, then the
         generation prompt."""
@@ -126,16 +139,19 @@ class ChatTemplate:
 
 # ---- parsing -------------------------------------------------------------------------------
 def parse_tool_calls(text: str, tool_names: Sequence[str]) -> tuple[str | None, list[ParsedCall]]:
-    """Split an answer into its content and its tool calls. All blocks must parse and name a
-    known tool, else the whole answer is plain content (a model that writes a malformed
-    call has not called anything). A final block cut off by max_tokens still counts if its
-    JSON is complete."""
+    """Split an answer into its content and its tool calls. All closed blocks must parse and
+    name a known tool, else the whole answer is plain content (a model that writes a
+    malformed call has not called anything). A final block cut off by max_tokens counts if
+    its JSON is complete, and is dropped if not when calls before it are whole."""
     start = text.find(CALL_OPEN)
     if start < 0 or not tool_names:
         return (text or None), []
     calls: list[ParsedCall] = []
-    for body in _CALL.findall(text[start:]):
-        call = _parse_call(body, tool_names)
+    for match in _CALL.finditer(text, start):
+        call = _parse_call(match.group(1), tool_names)
+        cut_off = not match.group(0).rstrip().endswith(CALL_CLOSE)
+        if call is None and cut_off and calls:
+            break
         if call is None:
             return (text or None), []
         calls.append(call)

@@ -22,6 +22,8 @@ class ServerConfig:
     # `astraea serve` widens it when it listens on another address)
     allowed_origins: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] | None = LOOPBACK_NAMES
+    chat_template: str | None = None  # Jinja text overriding the model's own template
+    tool_call_parser: str = "hermes"  # how tool calls are written (and parsed)
 
     def __post_init__(self) -> None:
         if not self.served_model_name:
@@ -30,5 +32,7 @@ class ServerConfig:
             raise ValueError(f"max_queue must be >= 1, got {self.max_queue}")
         if not self.job_ttl > 0:
             raise ValueError(f"job_ttl must be > 0, got {self.job_ttl}")
+        if self.tool_call_parser != "hermes":
+            raise ValueError(f"tool_call_parser {self.tool_call_parser!r}: only 'hermes' is known")
         if self.default_max_tokens < 1:
             raise ValueError(f"default_max_tokens must be >= 1, got {self.default_max_tokens}")

@@ -20,7 +20,7 @@ import anyio.to_thread
 from astraea.engine.engine import Engine
 from astraea.engine.sampling import Output, SamplingParams
 from astraea.server.calls import Admission, Call, CallHandle, Verdict
-from astraea.server.chat_template import CALL_CLOSE, END, ChatTemplate, parse_tool_calls
+from astraea.server.chat_template import CALL_CLOSE, END, parse_tool_calls
 from astraea.server.config import ServerConfig
 from astraea.server.errors import APIError, context_too_long
 from astraea.server.jobs import Claim, JobTable, answer_key, conversation_keys
@@ -34,6 +34,7 @@ from astraea.server.options import (
 )
 from astraea.server.protocol import ChatCompletionRequest, CompletionRequest, _Generation
 from astraea.server.structured import Grammars, LLGuidanceGrammar, available
+from astraea.server.templates import choose_template
 from astraea.server.worker import EngineWorker
 
 T = TypeVar("T")
@@ -48,7 +49,8 @@ class Service:
             raise ValueError("the server needs an engine with a tokenizer")
         self.engine, self.config = engine, config
         self.tokenizer = engine.tokenizer
-        self.template = ChatTemplate.for_tokenizer(self.tokenizer)
+        self.template = choose_template(self.tokenizer, config.chat_template)
+        self.eos_ids = engine.eos_token_ids
         end = self.tokenizer.encode(END)
         self.end_id = end[0] if len(end) == 1 else None
         sched = engine.scheduler.config
@@ -113,14 +115,16 @@ class Service:
 
             base = claim.base.context if claim.base is not None else None
 
-            def build() -> list[int]:
+            def build() -> list[int] | None:
                 if base is None:
                     return full()
-                closing = "\n" if base and base[-1] == self.end_id else f"{END}\n"
-                new = req.messages[claim.matched :]
-                return self.encode(closing + self.template.continuation(new, forced))
+                ends = bool(base) and (base[-1] == self.end_id or base[-1] in self.eos_ids)
+                text = self.template.extend(req.messages, claim.matched, req.tools, forced, ends)
+                return None if text is None else self.encode(text)
 
             prompt = await self.off_loop(build)
+            if prompt is None:  # the template re-renders the history: start the job anew
+                base, prompt = None, await self.off_loop(full)
             used = len(base or ()) + len(prompt)
             params = self._params(
                 req, req.output_limit, used, extra_stop, grammar, (base or [], prompt)

@@ -149,7 +149,34 @@ def _json(schema: dict[str, Any] | bool) -> str:
 
 
 def _parameters(function: Any) -> dict[str, Any]:
-    return function.parameters or {"type": "object", "properties": {}}
+    return closed(function.parameters or {"type": "object", "properties": {}})
+
+
+_SUBSCHEMAS = ("items", "additionalItems", "not", "if", "then", "else", "contains")
+_SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties")
+
+
+def closed(schema: Any) -> Any:
+    """A tool's parameters with ``additionalProperties: false`` wherever an object lists its
+    properties and says nothing else (xgrammar's strict mode, which vLLM uses, does the
+    same): a small model otherwise pads calls with keys copied from the schema. What it
+    accepts is still valid against the original schema."""
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    for key in _SUBSCHEMAS:
+        if key in out:
+            out[key] = closed(out[key])
+    for key in _SCHEMA_LISTS:
+        if isinstance(out.get(key), list):
+            out[key] = [closed(s) for s in out[key]]
+    for key in _SCHEMA_MAPS:
+        if isinstance(out.get(key), dict):
+            out[key] = {k: closed(s) for k, s in out[key].items()}
+    if "properties" in out and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    return out
 
 
 def _call_schema(function: Any) -> dict[str, Any]:
