@@ -106,15 +106,7 @@ class ChatTemplate:
     @staticmethod
     def turn(message: ChatMessage) -> str:
         role = "system" if message.role == "developer" else message.role
-        body = message.text
-        if message.tool_calls:
-            calls = [
-                f'{CALL_OPEN}\n{{"name": {json.dumps(c.function.name)}, "arguments": '
-                f"{canonical_arguments(c.function.arguments)}}}\n{CALL_CLOSE}"
-                for c in message.tool_calls
-            ]
-            body = "\n".join(([body] if body else []) + calls)
-        return f"{START}{role}\n{body}{END}\n"
+        return f"{START}{role}\n{turn_text(message)}{END}\n"
 
     @staticmethod
     def forced_prefix(
@@ -135,6 +127,20 @@ class ChatTemplate:
         takes = bool(spec and spec.parameters and spec.parameters.get("properties"))
         opening = '{"' if takes else "{"
         return f'{CALL_OPEN}\n{{"name": {json.dumps(name)}, "arguments": {opening}'
+
+
+def turn_text(message: ChatMessage) -> str:
+    """A turn's content with its tool calls written after it as hermes blocks (what the
+    model itself writes when it calls a tool)."""
+    body = message.text
+    if message.tool_calls:
+        calls = [
+            f'{CALL_OPEN}\n{{"name": {json.dumps(c.function.name)}, "arguments": '
+            f"{canonical_arguments(c.function.arguments)}}}\n{CALL_CLOSE}"
+            for c in message.tool_calls
+        ]
+        body = "\n".join(([body] if body else []) + calls)
+    return body
 
 
 # ---- parsing -------------------------------------------------------------------------------

@@ -21,36 +21,17 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from jinja2 import TemplateError
 
 from astraea.engine.tokenizer import compile_chat_template
-from astraea.server.chat_template import _TOOLS_INTRO, ChatTemplate, canonical_arguments
+from astraea.server.chat_template import _TOOLS_INTRO, ChatTemplate, turn_text
 from astraea.server.errors import APIError
 from astraea.server.protocol import ChatMessage, ToolSpec
 
 TOOL_CALL_PARSERS = ("hermes",)
 _MARK = "\x00ASTRAEA\x00"  # content no template writes itself
-
-
-class Template(Protocol):
-    def render(
-        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] | None, forced: str
-    ) -> str: ...
-
-    def extend(
-        self,
-        messages: Sequence[ChatMessage],
-        matched: int,
-        tools: Sequence[ToolSpec] | None,
-        forced: str,
-        ends_with_eos: bool,
-    ) -> str | None: ...
-
-    def forced_prefix(
-        self, tool_choice: Any, tools: Sequence[ToolSpec], by_grammar: bool
-    ) -> str: ...
 
 
 class JinjaTemplate:
@@ -166,17 +147,9 @@ def _as_dict(message: ChatMessage) -> dict[str, Any]:
 
 
 def _as_text(message: ChatMessage) -> dict[str, Any]:
-    """A message for a template that knows only role and content: earlier tool calls are
-    written into the content as hermes blocks (what the model itself writes)."""
-    body = message.text
-    if message.tool_calls:
-        calls = [
-            f'<tool_call>\n{{"name": {json.dumps(c.function.name)}, "arguments": '
-            f"{canonical_arguments(c.function.arguments)}}}\n</tool_call>"
-            for c in message.tool_calls
-        ]
-        body = "\n".join(([body] if body else []) + calls)
-    return {"role": _role(message), "content": body}
+    """A message for a template that knows only role and content (earlier tool calls in
+    the content, as the model wrote them)."""
+    return {"role": _role(message), "content": turn_text(message)}
 
 
 def _role(message: ChatMessage) -> str:
