@@ -158,7 +158,7 @@ class JobTracker:
         tracked = self.get(request_id)
         if tracked is not None and tracked.job.status == JobStatus.RUNNING:
             job = tracked.job
-            lifecycle.release_kv(job, KVLocation.NONE)  # vLLM frees a preempted call's blocks
+            lifecycle.release_kv(job, KVLocation.CACHED)  # vLLM frees its blocks into the cache
             lifecycle.preempt(job, now)
             return tracked
         return None
@@ -184,7 +184,20 @@ class JobTracker:
             return tracked, None
         lifecycle.stop_on_tool(job, now)
         lifecycle.mirror(job, job.num_context_tokens, job.num_context_tokens, out)  # in cache
-        return tracked, self.policy.on_tool_call(job, kv)
+        action = self.policy.on_tool_call(job, kv)
+        if action is KVAction.PRESERVE:
+            lifecycle.keep_kv(job)  # the glue pins the call's blocks
+        else:  # vLLM keeps freed blocks as LRU prefix cache (a SWAP is carried out so)
+            lifecycle.release_kv(job, KVLocation.CACHED)
+        return tracked, action
+
+    def released(self, tracked: Tracked) -> None:
+        """The glue gave a tool-waiting job's pinned blocks back to vLLM's LRU cache."""
+        job = tracked.job
+        if job.status in (JobStatus.TOOL_WAIT, JobStatus.WAITING) and (
+            job.kv_location is KVLocation.DEVICE
+        ):
+            lifecycle.release_kv(job, KVLocation.CACHED)
 
     def _end(self, tracked: Tracked, now: float) -> None:
         job = tracked.job

@@ -56,6 +56,7 @@ class PinningMixin:
             return
         tracked.pin = None
         vllm.kv_cache_manager.block_pool.free_blocks(reversed(pin.blocks))
+        self.astraea.released(tracked)
         self._trace(
             now,
             "unpin",
