@@ -34,15 +34,45 @@ def test_rows_put_single_token_queries_first_and_map_slots_through_block_tables(
     assert cont.mask[-1].all()
 
 
-def test_decode_group_pads_to_whole_blocks_and_masks_the_padding():
-    tokens = {"a": list(range(3)), "b": list(range(9))}
-    seqs = [ScheduledSeq("a", 2, 1, True, [4]), ScheduledSeq("b", 8, 1, True, [1, 2, 3])]
-    meta = build_batch(seqs, tokens, BS).meta
-    assert (meta.num_decode, meta.decode_len) == (2, 12)
-    slots = meta.decode_slots.view(2, 12)
-    assert slots[0, :4].tolist() == [16, 17, 18, 19]
-    assert slots[1].tolist() == list(range(4, 16))
-    assert meta.decode_mask.view(2, 12).sum(dim=1).tolist() == [3, 9]
+def test_decode_rows_come_longest_first_in_groups_padded_to_whole_blocks():
+    tokens = {"a": list(range(3)), "b": list(range(9)), "c": list(range(8))}
+    seqs = [
+        ScheduledSeq("a", 2, 1, True, [4]),
+        ScheduledSeq("b", 8, 1, True, [1, 2, 3]),
+        ScheduledSeq("c", 7, 1, True, [5, 6]),
+    ]
+    batch = build_batch(seqs, tokens, BS)
+    meta = batch.meta
+    assert batch.sample_jobs == ["b", "c", "a"]
+    assert batch.input_ids.tolist() == [8, 7, 2]
+    # b (3 blocks) and c (2 blocks) share a group padded to 3 blocks (6 <= 1.25 * 5);
+    # a (1 block) would pad the group to 9 blocks for 6 real ones: a group of its own.
+    assert meta.num_decode == 3
+    first, second = meta.decode_groups
+    assert (first.start, first.num_seqs, first.span) == (0, 2, 12)
+    slots = first.slots.view(2, 12)
+    assert slots[0].tolist() == list(range(4, 16))
+    assert slots[1, :8].tolist() == [20, 21, 22, 23, 24, 25, 26, 27]
+    assert slots[1, 8:].tolist() == [0, 1, 2, 3]  # padding points at block 0
+    assert first.mask.view(2, 12).sum(dim=1).tolist() == [9, 8]
+    assert (second.start, second.num_seqs, second.span) == (2, 1, 4)
+    assert second.slots.tolist() == [16, 17, 18, 19]
+    assert second.mask.view(4).tolist() == [True, True, True, False]
+
+
+def test_group_lengths_bounds_padding_and_the_number_of_groups():
+    from astraea.engine.batch import group_lengths
+
+    assert group_lengths([512] * 32, 16) == [32]  # equal contexts: one group, no padding
+    lengths = [600, 590, 400, 390, 200, 100]
+    sizes = group_lengths(lengths, 16)
+    assert sizes == [4, 1, 1]  # 4 x 38 padded blocks for 125 real ones; 200 and 100 alone
+    start = 0
+    for size in sizes:
+        blocks = [-(-n // 16) for n in lengths[start : start + size]]
+        assert size * blocks[0] <= 1.25 * sum(blocks)
+        start += size
+    assert group_lengths(list(range(1000, 0, -37)), 16, max_groups=3).__len__() == 3
 
 
 def test_later_step_of_a_multi_step_plan_moves_each_sequence_along():

@@ -6,8 +6,10 @@ batch's context (one ``index_select`` along the slot axis, K and V at once) yiel
 rows that SDPA reads contiguously. Writing the step's new K/V is one ``index_copy_``.
 
 The batch's rows are ordered: single-token queries first (decodes, and 1-token chunks), then
-multi-token chunks one after the other. All single-token queries share one gather and one SDPA
-call, padded to the longest context with a mask; each multi-token chunk has its own call
+multi-token chunks one after the other. Single-token queries come longest context first, in
+a few groups of similar length; each group shares one gather and one SDPA call, padded to its
+longest context with a mask (so short contexts beside long ones do not pay for the longest);
+each multi-token chunk has its own call
 (prefill is compute-bound, so the Python loop costs little there). Everything a layer needs is
 computed once per step by the runner and shared by all layers (``AttentionMeta``).
 """
@@ -32,14 +34,24 @@ class PrefillChunk:
 
 
 @dataclass
+class DecodeGroup:
+    """Single-token query rows ``[start, start + num_seqs)`` of similar context length,
+    padded to ``span`` (whole blocks, padding pointing at block 0) and masked."""
+
+    start: int
+    num_seqs: int
+    span: int
+    slots: torch.Tensor  # [num_seqs * span]
+    mask: torch.Tensor | None  # [num_seqs, 1, 1, span] bool; None when nothing is padded
+
+
+@dataclass
 class AttentionMeta:
     """Per-step attention inputs, shared by every layer."""
 
     slot_mapping: torch.Tensor  # [num_rows] slot each new token's K/V is written to
     num_decode: int = 0  # rows [0, num_decode) are single-token queries
-    decode_len: int = 0  # padded context length of the single-token group
-    decode_slots: torch.Tensor | None = None  # [num_decode * decode_len]
-    decode_mask: torch.Tensor | None = None  # [num_decode, 1, 1, decode_len] bool
+    decode_groups: list[DecodeGroup] = field(default_factory=list)
     prefills: list[PrefillChunk] = field(default_factory=list)
 
 
@@ -57,30 +69,30 @@ def paged_attention(
     kv_heads = kv.shape[1] // 2
     group = heads // kv_heads
     parts: list[torch.Tensor] = []
-    n = meta.num_decode
-    if n:
-        assert meta.decode_slots is not None
-        length = meta.decode_len
-        ctx = layer_cache.index_select(1, meta.decode_slots).view(2 * kv_heads, n, length, -1)
+    for g in meta.decode_groups:
+        n, length = g.num_seqs, g.span
+        ctx = layer_cache.index_select(1, g.slots).view(2 * kv_heads, n, length, -1)
         ctx = ctx.transpose(0, 1)  # [n, 2 * kv_heads, length, head_dim]
         # Fold the GQA group into the query axis: the group's queries share K/V, no repeat.
-        qd = q[:n].view(n, kv_heads, group, head_dim)
+        qd = q[g.start : g.start + n].view(n, kv_heads, group, head_dim)
         out = F.scaled_dot_product_attention(
-            qd, ctx[:, :kv_heads], ctx[:, kv_heads:], attn_mask=meta.decode_mask
+            qd, ctx[:, :kv_heads], ctx[:, kv_heads:], attn_mask=g.mask
         )
         parts.append(out.view(n, heads * head_dim))
     for chunk in meta.prefills:
         s, t = chunk.start, chunk.num_tokens
-        qc = q[s : s + t].transpose(0, 1)  # [heads, t, head_dim]
+        # 4-D [1, heads, t, head_dim]: SDPA's CPU flash kernel takes only 4-D inputs (3-D
+        # ones fall back to the math path, ~3x slower at 512 tokens), GQA included.
+        qc = q[s : s + t].transpose(0, 1).unsqueeze(0)
         if chunk.context_slots is None:
-            ctx = kv[s : s + t].transpose(0, 1)
+            ctx = kv[s : s + t].transpose(0, 1).unsqueeze(0)
             out = F.scaled_dot_product_attention(
-                qc, ctx[:kv_heads], ctx[kv_heads:], is_causal=True, enable_gqa=True
+                qc, ctx[:, :kv_heads], ctx[:, kv_heads:], is_causal=True, enable_gqa=True
             )
         else:
-            ctx = layer_cache.index_select(1, chunk.context_slots)
+            ctx = layer_cache.index_select(1, chunk.context_slots).unsqueeze(0)
             out = F.scaled_dot_product_attention(
-                qc, ctx[:kv_heads], ctx[kv_heads:], attn_mask=chunk.mask, enable_gqa=True
+                qc, ctx[:, :kv_heads], ctx[:, kv_heads:], attn_mask=chunk.mask, enable_gqa=True
             )
-        parts.append(out.transpose(0, 1).reshape(t, heads * head_dim))
+        parts.append(out[0].transpose(0, 1).reshape(t, heads * head_dim))
     return parts[0] if len(parts) == 1 else torch.cat(parts)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from astraea.core.plan import ScheduledSeq
-from astraea.engine.attention import AttentionMeta, PrefillChunk
+from astraea.engine.attention import AttentionMeta, DecodeGroup, PrefillChunk
 
 
 @dataclass
@@ -44,7 +44,10 @@ def build_batch(
     each sequence is ``step`` tokens further along than the plan says."""
     if any(s.num_new_tokens < 1 for s in seqs):
         raise ValueError("a scheduled sequence must compute at least one token")
-    singles = [s for s in seqs if s.num_new_tokens == 1]
+    # Longest context first, so that decode groups of similar length are runs of rows.
+    singles = sorted(
+        (s for s in seqs if s.num_new_tokens == 1), key=lambda s: -s.num_computed_before
+    )
     chunks = [s for s in seqs if s.num_new_tokens > 1]
     if step and chunks:
         raise ValueError("only a pure-decode plan can run more than one step")
@@ -128,6 +131,23 @@ def _chunk(
     return PrefillChunk(start, n, slots.to(device), mask.to(device))
 
 
+def group_lengths(lengths: Sequence[int], block_size: int, max_groups: int = 4) -> list[int]:
+    """Sizes of consecutive groups over ``lengths`` (longest first): a sequence joins the
+    current group while the group's padded blocks stay within 1.25x its real blocks, at
+    most ``max_groups`` groups (each costs one more gather and SDPA call per layer)."""
+    sizes: list[int] = []
+    span = real = 0
+    for length in lengths:
+        blocks = -(-length // block_size)
+        if sizes and (len(sizes) == max_groups or (sizes[-1] + 1) * span <= 1.25 * (real + blocks)):
+            sizes[-1] += 1
+            real += blocks
+        else:
+            sizes.append(1)
+            span = real = blocks
+    return sizes
+
+
 def _decode_group(
     meta: AttentionMeta,
     tables: list[Sequence[int]],
@@ -135,15 +155,21 @@ def _decode_group(
     block_size: int,
     device: str | torch.device,
 ) -> None:
-    """One gather for all single-token queries: contexts padded to the longest (in whole
-    blocks, padding pointing at block 0) and masked."""
-    num_blocks = -(-max(lengths) // block_size)
-    padded = [list(t[:num_blocks]) + [0] * (num_blocks - min(len(t), num_blocks)) for t in tables]
-    blocks = torch.tensor(padded, dtype=torch.long)
-    span = num_blocks * block_size
-    slots = (blocks[:, :, None] * block_size + torch.arange(block_size)).view(len(tables), span)
-    mask = torch.arange(span)[None, :] < torch.tensor(lengths)[:, None]
+    """Gathers for the single-token queries (rows longest first): per group, contexts padded
+    to the group's longest (in whole blocks, padding pointing at block 0) and masked."""
     meta.num_decode = len(tables)
-    meta.decode_len = span
-    meta.decode_slots = slots.flatten().to(device)
-    meta.decode_mask = mask.view(len(tables), 1, 1, span).to(device)
+    start = 0
+    for size in group_lengths(lengths, block_size):
+        rows = range(start, start + size)
+        num_blocks = -(-lengths[start] // block_size)
+        padded = [list(tables[i][:num_blocks]) for i in rows]
+        padded = [t + [0] * (num_blocks - len(t)) for t in padded]
+        blocks = torch.tensor(padded, dtype=torch.long)
+        span = num_blocks * block_size
+        slots = (blocks[:, :, None] * block_size + torch.arange(block_size)).view(size, span)
+        real = torch.tensor([lengths[i] for i in rows])
+        mask = None
+        if int(real.min()) < span:
+            mask = (torch.arange(span)[None, :] < real[:, None]).view(size, 1, 1, span).to(device)
+        meta.decode_groups.append(DecodeGroup(start, size, span, slots.flatten().to(device), mask))
+        start += size

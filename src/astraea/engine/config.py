@@ -78,10 +78,13 @@ class EngineConfig:
     num_cpu_blocks: int = 0  # host tier for swapped-out KV
     max_num_seqs: int = 256
     max_num_batched_tokens: int = 8192
-    num_threads: int | None = None  # torch intra-op threads on the CPU; None: torch's default
-    # Forward passes split by sequence across this many Python threads, each running its own
-    # torch ops with ``num_threads`` (default 1) intra-op threads. On a small shared CPU this
-    # beats one team of OpenMP threads, whose barriers stall whenever any core is taken.
+    num_threads: int | None = None  # torch intra-op threads on the CPU; None: every usable core
+    # Lower the team below ``num_threads`` while other processes keep cores busy (threads.py):
+    # a full OpenMP team stalls in its barriers whenever any of its cores is taken.
+    adaptive_threads: bool = True
+    # Forward passes split by sequence across this many Python threads (``num_threads`` //
+    # workers intra-op threads each, at least 1). Kept for comparison: each worker streams
+    # all the weights, so one team (``num_workers=1``) is faster on every case measured.
     num_workers: int = 1
 
     def __post_init__(self) -> None:

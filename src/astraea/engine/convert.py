@@ -137,7 +137,9 @@ def _save_weights(
     from safetensors.torch import save_file
 
     keep = {
-        name: t.detach().to(dtype).contiguous()
+        # A copy each: the loaders hand out q/k/v and gate/up as views of fused tensors,
+        # and safetensors refuses tensors that share memory.
+        name: t.detach().to(dtype=dtype, copy=True).contiguous()
         for name, t in sorted(tensors.items())
         if not (tied and name == "lm_head.weight")  # transformers re-ties it on load
     }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from astraea.core.kv_cache import BlockCopy
@@ -36,9 +37,13 @@ class KVPool:
             heads = 2 * model.num_kv_heads
             return (model.num_layers, heads, blocks, engine.block_size, model.head_dim)
 
-        pin = torch.device(device).type == "cuda"
-        self.device_blocks = torch.zeros(shape(engine.num_gpu_blocks), dtype=dtype, device=device)
-        self.host_blocks = torch.zeros(shape(engine.num_cpu_blocks), dtype=dtype, pin_memory=pin)
+        gpu, cpu = shape(engine.num_gpu_blocks), shape(engine.num_cpu_blocks)
+        if torch.device(device).type == "cuda":
+            self.device_blocks = torch.zeros(gpu, dtype=dtype, device=device)
+            self.host_blocks = torch.zeros(cpu, dtype=dtype, pin_memory=True)
+        else:
+            self.device_blocks = lazy_zeros(gpu, dtype)
+            self.host_blocks = lazy_zeros(cpu, dtype)
 
     @property
     def device_cache(self) -> torch.Tensor:
@@ -77,6 +82,14 @@ class KVPool:
         s = torch.tensor(list(src), dtype=torch.long, device=self.device_blocks.device)
         d = torch.tensor(list(dst), dtype=torch.long, device=self.device_blocks.device)
         self.device_blocks.index_copy_(2, d, self.device_blocks.index_select(2, s))
+
+
+def lazy_zeros(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """A zero tensor in host memory whose pages become resident only once written: numpy's
+    ``calloc`` maps fresh zero pages for large sizes, where ``torch.zeros`` writes every byte
+    (the default 755 MB fp32 pool was all RSS at start-up, before any request)."""
+    int_view = {2: np.int16, 4: np.int32, 8: np.int64}[torch.empty(0, dtype=dtype).element_size()]
+    return torch.from_numpy(np.zeros(shape, dtype=int_view)).view(dtype)
 
 
 def _ids(blocks: list[int], device: torch.device) -> torch.Tensor:

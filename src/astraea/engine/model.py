@@ -33,6 +33,22 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     return xf.mul_(scale).to(x.dtype).mul_(weight)
 
 
+def fused(parts: list[torch.Tensor]) -> torch.Tensor:
+    """The row-wise concatenation of ``parts``: a view when they already are consecutive
+    row blocks of one tensor (as the loaders store them), else a copy (``torch.cat``)."""
+    first = parts[0]
+    expect = first.data_ptr()
+    for p in parts:
+        same = p.untyped_storage().data_ptr() == first.untyped_storage().data_ptr()
+        if not (same and p.is_contiguous() and p.data_ptr() == expect):
+            return torch.cat(parts)
+        expect += p.numel() * p.element_size()
+    rows = sum(p.shape[0] for p in parts)
+    return first.new_empty(0).set_(
+        first.untyped_storage(), first.storage_offset(), (rows, *first.shape[1:])
+    )
+
+
 class DecoderLayer(nn.Module):
     """One transformer block; weights given under HF names relative to the layer."""
 
@@ -41,11 +57,9 @@ class DecoderLayer(nn.Module):
         self.num_heads, self.num_kv_heads = config.num_heads, config.num_kv_heads
         self.head_dim, self.eps = config.head_dim, config.rms_norm_eps
         qkv = [w[f"self_attn.{p}_proj.weight"] for p in ("q", "k", "v")]
-        self.qkv_weight = _param(torch.cat(qkv))
+        self.qkv_weight = _param(fused(qkv))
         self.o_weight = _param(w["self_attn.o_proj.weight"])
-        self.gate_up_weight = _param(
-            torch.cat([w["mlp.gate_proj.weight"], w["mlp.up_proj.weight"]])
-        )
+        self.gate_up_weight = _param(fused([w["mlp.gate_proj.weight"], w["mlp.up_proj.weight"]]))
         self.down_weight = _param(w["mlp.down_proj.weight"])
         self.input_norm = _param(w["input_layernorm.weight"])
         self.post_norm = _param(w["post_attention_layernorm.weight"])

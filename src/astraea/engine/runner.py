@@ -22,6 +22,7 @@ from astraea.engine.batch import StepBatch, build_batch
 from astraea.engine.config import EngineConfig
 from astraea.engine.kv_pool import KVPool
 from astraea.engine.model import LlamaModel
+from astraea.engine.threads import ThreadGovernor
 from astraea.engine.weights import Checkpoint, load_checkpoint
 
 # (logits [rows, vocab] float32, job id per row) -> token id per row
@@ -83,15 +84,12 @@ class ModelRunner:
     """Model + KV tiers; ``execute`` runs one step of a scheduler plan."""
 
     def __init__(self, model: LlamaModel, config: EngineConfig, sampler: Sampler = greedy) -> None:
-        if config.num_threads is not None and config.num_workers == 1:
-            torch.set_num_threads(config.num_threads)
+        # One team sized by the governor, set on whichever thread runs the pass (the
+        # server's engine thread included); split-by-sequence workers run one thread each.
+        self.threads = ThreadGovernor(config.num_threads, adaptive=config.adaptive_threads)
         self._workers: ThreadPoolExecutor | None = None
         if config.num_workers > 1:
-            threads = config.num_threads or 1
-            self._workers = ThreadPoolExecutor(
-                config.num_workers, "astraea-forward", initializer=torch.set_num_threads,
-                initargs=(threads,),
-            )  # fmt: skip
+            self._workers = ThreadPoolExecutor(config.num_workers, "astraea-forward")
         self.model = model
         self.config = config
         self.device = torch.device(config.device)
@@ -152,7 +150,9 @@ class ModelRunner:
             return jobs, self.forward(batches[0])
         started = time.perf_counter()
         assert self._workers is not None
-        parts = [f.result() for f in [self._workers.submit(self._run, b) for b in batches]]
+        per_worker = max(1, (self.config.num_threads or 1) // len(batches))
+        futures = [self._workers.submit(self._run, b, per_worker) for b in batches]
+        parts = [f.result() for f in futures]
         self.forward_seconds += time.perf_counter() - started
         return jobs, torch.cat(parts)
 
@@ -164,7 +164,8 @@ class ModelRunner:
         return logits
 
     @torch.inference_mode()  # thread-local: entered on whichever thread runs the pass
-    def _run(self, batch: StepBatch) -> torch.Tensor:
+    def _run(self, batch: StepBatch, threads: int | None = None) -> torch.Tensor:
+        self.threads.apply(threads)
         max_pos = self.model.config.max_position
         if batch.num_rows and int(batch.positions.max()) >= max_pos:
             raise ValueError(f"position beyond the model's maximum ({max_pos})")
