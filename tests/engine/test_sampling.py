@@ -136,3 +136,13 @@ def test_a_grammar_masks_and_advances_and_a_broken_one_fails_alone():
     out = sample_isolated([good, bad, free], logits, EOS, None, failed)
     assert [(r.job_id, t) for r, t, _ in out] == [("good", 2), ("free", 1)]
     assert accepted == [2] and set(failed) == {"bad"}
+
+
+def test_a_tiny_repetition_penalty_does_not_overflow():
+    """Found by the fuzz test: 5e-324 turned logits into inf and the draw into nan."""
+    logits = torch.tensor([[1.0, 2.0, -1.0]])
+    params = SamplingParams(temperature=1.0, repetition_penalty=5e-324, prompt_ids=(0, 1, 2))
+    r = req(params)
+    process_row(logits, 0, r)
+    assert torch.isfinite(logits).all()
+    assert sample(logits, [params], [torch.Generator().manual_seed(0)])[0] in (0, 1)

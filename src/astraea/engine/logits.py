@@ -70,6 +70,8 @@ def apply_penalties(row: torch.Tensor, params: SamplingParams, output: Sequence[
             seen[prompt[prompt < vocab]] = True
         penalty = params.repetition_penalty
         scaled = torch.where(row > 0, row / penalty, row * penalty)
+        big = torch.finfo(row.dtype).max / 2  # a tiny penalty must not overflow to inf
+        scaled = scaled.nan_to_num(nan=-math.inf, posinf=big, neginf=-math.inf).clamp(min=-big)
         row.copy_(torch.where(seen, scaled, row))
     if params.frequency_penalty:
         row.sub_(params.frequency_penalty * counts)

@@ -21,7 +21,10 @@ import torch
 # what torch.Generator.manual_seed accepts (a 64-bit seed, signed or not)
 SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1
 GREEDY_BELOW = 1e-5  # temperatures under this sample greedily (vLLM's _SAMPLING_EPS)
-MAX_LOGPROBS = 20  # alternatives per token (OpenAI's top_logprobs limit)
+MAX_LOGPROBS = 20
+_FLOAT_MAX = (
+    torch.finfo(torch.float32).max / 2
+)  # finite, and its softmax cannot overflow  # alternatives per token (OpenAI's top_logprobs limit)
 
 
 class TokenMatcher(Protocol):
@@ -171,7 +174,10 @@ def _draw(row: torch.Tensor, params: SamplingParams, generator: torch.Generator 
     if params.top_k and params.top_k < row.numel():
         kth = row.topk(params.top_k).values[-1]
         row = row.masked_fill(row < kth, -math.inf)
-    probs = torch.softmax(row / params.temperature, dim=-1)
+    # a tiny repetition_penalty or temperature can overflow float32: the largest stays
+    # the largest (a softmax of +inf is nan)
+    scaled = (row / params.temperature).nan_to_num(nan=-math.inf, posinf=_FLOAT_MAX)
+    probs = torch.softmax(scaled, dim=-1)
     if params.min_p > 0.0:  # relative to the most likely token, which always stays
         probs = probs.masked_fill(probs < params.min_p * probs.max(), 0.0)
     if params.top_p < 1.0:

@@ -100,7 +100,7 @@ class Grammars:
 
     # ---- the grammars ----------------------------------------------------------------------
     def json_schema(self, schema: dict[str, Any] | bool, param: str) -> LLGuidanceGrammar:
-        return self.compile(lark_grammar(f"start: {_json(schema)}"), param)
+        return self.compile(lark_grammar(f"start: {_json(closed(schema))}"), param)
 
     def regex(self, pattern: str, param: str) -> LLGuidanceGrammar:
         return self.compile(llguidance.LLMatcher.grammar_from_regex(pattern), param)
@@ -158,9 +158,10 @@ _SCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties")
 
 
 def closed(schema: Any) -> Any:
-    """A tool's parameters with ``additionalProperties: false`` wherever an object lists its
-    properties and says nothing else (xgrammar's strict mode, which vLLM uses, does the
-    same): a small model otherwise pads calls with keys copied from the schema. What it
+    """A schema (a tool's parameters, a response format) with ``additionalProperties:
+    false`` wherever an object lists its properties and says nothing else (xgrammar's
+    strict mode, which vLLM uses, does the same): a small model otherwise pads calls with
+    keys copied from the schema. What it
     accepts is still valid against the original schema."""
     if not isinstance(schema, dict):
         return schema
