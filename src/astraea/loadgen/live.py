@@ -40,3 +40,80 @@ def bench_policies(
             raise RuntimeError(f"{policy}: the run left jobs or KV blocks behind: {leftover}")
         reports.append(report)
     return reports
+
+
+def alternating(policies: Sequence[str], rounds: int) -> list[list[str]]:
+    """The run order of each round: A B, B A, A B, ... so that a drift in machine load
+    over the run weighs on every policy alike."""
+    return [list(policies) if r % 2 == 0 else list(policies)[::-1] for r in range(rounds)]
+
+
+@dataclasses.dataclass
+class LoadProbe:
+    """How busy the rest of the machine kept the CPU during a run: the 1-minute load
+    average at both ends, and the cores other processes used on average (``/proc/stat``
+    minus this process's own CPU time)."""
+
+    load_before: float = 0.0
+    load_after: float = 0.0
+    others_cores: float | None = None
+    _start: tuple[float, float | None, float] = (0.0, None, 0.0)
+
+    def __enter__(self) -> LoadProbe:
+        import os
+        import time
+
+        from astraea.engine.threads import machine_busy_seconds
+
+        self.load_before = os.getloadavg()[0]
+        self._start = (time.monotonic(), machine_busy_seconds(), time.process_time())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import os
+        import time
+
+        from astraea.engine.threads import machine_busy_seconds
+
+        self.load_after = os.getloadavg()[0]
+        busy, (t0, b0, p0) = machine_busy_seconds(), self._start
+        if busy is not None and b0 is not None:
+            wall = max(time.monotonic() - t0, 1e-9)
+            self.others_cores = max(0.0, (busy - b0) - (time.process_time() - p0)) / wall
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "load_avg_before": self.load_before,
+            "load_avg_after": self.load_after,
+            "others_cores": self.others_cores,
+        }
+
+
+def bench_rounds(
+    make_engine: Callable[[str], Any],
+    specs: Sequence[JobSpec],
+    policies: Sequence[str],
+    rounds: int,
+    options: BenchOptions,
+    *,
+    on_start: Callable[[int, str], None] | None = None,
+    on_job_done: Callable[[JobRecord], None] | None = None,
+    on_run: Callable[[int, BenchReport, LoadProbe], None] | None = None,
+) -> list[list[tuple[BenchReport, LoadProbe]]]:
+    """``bench_policies`` in alternating rounds (``alternating``): per round, each policy's
+    report and the machine's load during its run, in the round's run order."""
+    results = []
+    for r, order in enumerate(alternating(policies, rounds)):
+        row = []
+        for policy in order:
+            if on_start is not None:
+                on_start(r, policy)
+            with LoadProbe() as probe:
+                [report] = bench_policies(
+                    make_engine, specs, [policy], options, on_job_done=on_job_done
+                )
+            row.append((report, probe))
+            if on_run is not None:
+                on_run(r, report, probe)
+        results.append(row)
+    return results
