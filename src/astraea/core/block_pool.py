@@ -6,7 +6,7 @@ The engine maps the same ids onto tensors; the simulator never needs tensors at 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 
 class OutOfBlocksError(RuntimeError):
@@ -58,7 +58,7 @@ class BlockPool:
             owners[block] = None
             self._free.append(block)
 
-    def check_integrity(self, tables: dict[str, list[int]] | None = None) -> None:
+    def check_integrity(self, tables: Mapping[str, Sequence[int]] | None = None) -> None:
         """Assert free + used == total, no block both free and owned, and (given the owners'
         block tables) that every used block is in exactly one table of its owner."""
         free_set = set(self._free)

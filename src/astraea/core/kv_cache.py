@@ -50,7 +50,9 @@ class KVCacheManager:
         self.block_size = block_size
         self.device = BlockPool(num_device_blocks, "device")
         self.host = BlockPool(num_host_blocks, "host")
-        self._tables: dict[str, list[int]] = {}  # owned device blocks
+        # Owned device blocks, as tuples: a plan hands them out as they are (no copy per step),
+        # and a table changes only when it grows by a block or shrinks.
+        self._tables: dict[str, tuple[int, ...]] = {}
         self._cached: OrderedDict[str, list[int]] = OrderedDict()  # evictable, LRU first
         self._num_cached_blocks = 0
         self._host_tables: dict[str, list[int]] = {}
@@ -73,9 +75,8 @@ class KVCacheManager:
         return self._num_cached_blocks
 
     def table(self, job_id: str) -> tuple[int, ...]:
-        """The job's owned device blocks now."""
-        table = self._tables.get(job_id)
-        return tuple(table) if table else ()
+        """The job's owned device blocks now (immutable)."""
+        return self._tables.get(job_id, ())
 
     def num_blocks(self, job_id: str) -> int:
         table = self._tables.get(job_id)
@@ -108,10 +109,9 @@ class KVCacheManager:
         shortfall = num_blocks - self.device.num_free
         if shortfall > 0:
             self._evict(shortfall)
-        table = self._tables.get(job_id)
-        if table is None:
-            table = self._tables[job_id] = []
-        table.extend(self.device.allocate(num_blocks, job_id))
+        self._tables[job_id] = self._tables.get(job_id, ()) + tuple(
+            self.device.allocate(num_blocks, job_id)
+        )
 
     def ensure_tokens(self, job_id: str, num_tokens: int) -> None:
         """Grow the job's table to cover ``num_tokens`` tokens."""
@@ -128,7 +128,7 @@ class KVCacheManager:
         keep = blocks_for(num_tokens, self.block_size)
         if keep < len(table):
             self.device.free(table[keep:])
-            del table[keep:]
+            self._tables[job_id] = table[:keep]
 
     def free(self, job_id: str) -> None:
         """Drop everything the job holds on every tier (job finished or discarded)."""
@@ -153,10 +153,9 @@ class KVCacheManager:
         full = min(len(table), num_tokens // self.block_size)
         if full < len(table):
             self.device.free(table[full:])
-            del table[full:]
         if full:
             self.drop_cached(job_id)
-            self._cached[job_id] = table
+            self._cached[job_id] = list(table[:full])
             self._num_cached_blocks += full
         return full * self.block_size
 
@@ -166,10 +165,9 @@ class KVCacheManager:
         if not blocks:
             return 0
         self._num_cached_blocks -= len(blocks)
-        table = self._tables.setdefault(job_id, [])
-        if table:
+        if self._tables.get(job_id):
             raise AssertionError(f"job {job_id} has owned and cached blocks at once")
-        table.extend(blocks)
+        self._tables[job_id] = tuple(blocks)
         return len(blocks) * self.block_size
 
     def drop_cached(self, job_id: str) -> None:
@@ -206,7 +204,7 @@ class KVCacheManager:
         self._host_tables[job_id] = host
         self._host_tokens[job_id] = num_tokens
         self.device.free(table)
-        return BlockCopy(job_id, tuple(table), tuple(host), num_tokens, next(self._copy_order))
+        return BlockCopy(job_id, table, tuple(host), num_tokens, next(self._copy_order))
 
     def swap_in(self, job_id: str) -> BlockCopy:
         """Bring the job's host blocks back to new device blocks (caller checked room)."""
@@ -216,7 +214,7 @@ class KVCacheManager:
         dst = self._tables[job_id][-len(host) :]
         self.host.free(host)
         return BlockCopy(
-            job_id, tuple(host), tuple(dst), num_tokens, next(self._copy_order), CopyDirection.IN
+            job_id, tuple(host), dst, num_tokens, next(self._copy_order), CopyDirection.IN
         )
 
     # ---- invariants ----------------------------------------------------------------------------

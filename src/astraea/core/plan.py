@@ -57,13 +57,14 @@ class StepPlan:
     def add_seq(self, job: Job, n: int, block_table: tuple[int, ...]) -> None:
         """Schedule ``n`` of the job's tokens from what it has computed."""
         before = job.num_computed_tokens
-        samples = before + n == job.num_context_tokens
+        end = before + n
+        samples = end == job.num_context_tokens
         self.seqs.append(ScheduledSeq(job.job_id, before, n, samples, block_table))
         if n == 1 and samples:
             self.num_decode_seqs += 1
         else:
             self.num_prefill_tokens += n
-        self.sum_kv_tokens += before + n
+        self.sum_kv_tokens += end
 
     @property
     def swap_out(self) -> list[BlockCopy]:

@@ -120,33 +120,57 @@ class Scheduler:
             idle.review(self.kv_context(now), plan.copies)
         if self.policy.prefetches and idle.swapped:
             idle.prefetch(self.kv_context(now), plan.copies)
+        displacing = self.policy.max_displacements > 0 and len(self.waiting) > 0
+        displaced = self._displace(plan, now) if displacing else 0
         budget = self._schedule_running(plan, now)
-        # vLLM admits nothing in a step that had to preempt, unless nothing else would run.
-        if not plan.preempted or not plan.seqs:
+        # vLLM admits nothing in a step that had to preempt for memory, unless nothing else
+        # would run (a call displaced for a better waiting one leaves room for it).
+        if len(plan.preempted) == displaced or not plan.seqs:
             admit = self.admission.run
             admit(self.waiting, self.running, plan, budget, now)
             while not self.running and len(self.waiting) and self._reclaim(plan, now):
                 admit(self.waiting, self.running, plan, budget, now)
-        if self.config.max_steps_per_plan > 1:
+        # A displacing policy decides every step while calls wait: no multi-step stretch then.
+        if self.config.max_steps_per_plan > 1 and not displacing:
             extend_decode_steps(plan, self.jobs, self.kv, self.config.max_steps_per_plan)
         return plan
+
+    def _displace(self, plan: StepPlan, now: float) -> int:
+        """Preempt running calls the policy gives up for a better waiting call (at most
+        ``max_displacements``), while the batch is full or memory held the last round back."""
+        batch_full = len(self.running) >= self.config.max_num_seqs
+        if not (batch_full or self.admission.memory_bound):
+            return 0
+        count = 0
+        while count < self.policy.max_displacements and self.running and len(self.waiting):
+            best = next(iter(self.waiting.ordered(now)))
+            victim = self.policy.displace(best, self.running, batch_full, self.kv_context(now))
+            if victim is None:
+                break
+            self._preempt(victim, plan, now)
+            count += 1
+        return count
 
     def _schedule_running(self, plan: StepPlan, now: float) -> int:
         budget = self.config.max_num_batched_tokens
         kv = self.kv
+        table_of = kv.table
         bs = self.config.block_size
         chunked = self.config.enable_chunked_prefill
         running_status = JobStatus.RUNNING
         order = list(self.running)
+        add = plan.add_seq
         for index, job in enumerate(order):
             if job.status is not running_status:
                 continue  # preempted earlier in this step
-            n = job.num_context_tokens - job.num_computed_tokens
+            computed = job.num_computed_tokens
+            n = job.num_context_tokens - computed
             if n > budget:
                 n = budget if chunked else 0
             if n <= 0:
                 continue
-            need = blocks_for(job.num_computed_tokens + n, bs) - kv.num_blocks(job.job_id)
+            table = table_of(job.job_id)
+            need = blocks_for(computed + n, bs) - len(table)
             if need > 0:
                 while not kv.can_allocate(need) and self._reclaim(plan, now):
                     pass
@@ -159,7 +183,8 @@ class Scheduler:
                 if job.status is not running_status:
                     continue
                 kv.allocate(job.job_id, need)
-            plan.add_seq(job, n, kv.table(job.job_id))
+                table = table_of(job.job_id)
+            add(job, n, table)
             budget -= n
         return budget
 
