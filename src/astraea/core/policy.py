@@ -77,6 +77,9 @@ class Policy:
     mechanism to call ``review_idle`` each step for every job in a tool call whose KV is
     preserved; ``prefetches`` to call ``prefetch`` for every job whose KV went to the host tier
     at a tool call and is still there (its tool may have returned already).
+    ``max_displacements`` > 0 lets the policy preempt up to that many running calls at the
+    start of a step so that a better waiting call can run (``displace``; Autellix's proactive
+    preemption); 0, the default, preempts only for memory (vLLM's rule).
     """
 
     name: ClassVar[str] = ""
@@ -84,6 +87,7 @@ class Policy:
     head_of_line_blocking: ClassVar[bool] = True
     reviews_idle: ClassVar[bool] = False
     prefetches: ClassVar[bool] = False
+    max_displacements: ClassVar[int] = 0
 
     def bind(self, env: PolicyEnv) -> None:
         """Called once by the executor's driver before the first step."""
@@ -103,6 +107,15 @@ class Policy:
             if key > worst:
                 victim, worst = job, key
         return victim
+
+    def displace(
+        self, waiting: Job, running: Sequence[Job], batch_full: bool, kv: KVContext
+    ) -> Job | None:
+        """A running call to preempt now so that ``waiting`` (the first waiting call in the
+        policy's order) can run, or None (only with ``max_displacements``). Asked at the start
+        of a step while the batch is full (``batch_full``: ``max_num_seqs`` calls run) or the
+        last admission round left a call out for memory (``kv.memory_bound``)."""
+        return None
 
     def on_tool_call(self, job: Job, kv: KVContext) -> KVAction:
         """KV decision when a segment stops on a tool call."""
