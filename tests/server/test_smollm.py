@@ -57,3 +57,45 @@ def test_smollm_agent_loop_stream_and_kv_reuse(smollm):  # noqa: F811
         assert final.usage.prompt_tokens_details.cached_tokens == call.usage.total_tokens
         assert engine.scheduler.counters.recomputed_tokens == 0
         server.wait_for(idle)
+
+
+@pytest.mark.slow
+def test_smollm_structured_outputs(smollm):  # noqa: F811
+    """The real model under a JSON schema and a forced tool call (benchmarks/
+    structured_targets.py runs 20 prompts of each)."""
+    jsonschema = pytest.importorskip("jsonschema")
+    pytest.importorskip("llguidance")
+    config = EngineConfig(dtype="float32", block_size=16, num_gpu_blocks=128, num_threads=1)
+    engine = Engine(smollm, config, check_integrity=True)
+    app = create_app(engine, ServerConfig(served_model_name="smollm2"))
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+    }
+    penalty = {"repetition_penalty": 1.3}
+    with LiveServer(app) as server:
+        api = server.openai()
+        text = "Extract the person as JSON: Alice, 34, lives in Paris."
+        out = api.chat.completions.create(
+            model="smollm2",
+            messages=[{"role": "user", "content": text}],
+            response_format={"type": "json_schema", "json_schema": {"name": "p", "schema": schema}},
+            max_tokens=60,
+            extra_body=penalty,
+        )
+        jsonschema.validate(json.loads(out.choices[0].message.content), schema)
+        call = api.chat.completions.create(
+            model="smollm2",
+            messages=[{"role": "user", "content": "What's the weather in Paris?"}],
+            tools=TOOLS,
+            tool_choice="required",
+            parallel_tool_calls=False,
+            max_tokens=60,
+            extra_body={**penalty, "astraea_last": True},
+        )
+        [tool_call] = call.choices[0].message.tool_calls
+        assert tool_call.function.name == "get_weather"
+        params = TOOLS[0]["function"]["parameters"]
+        jsonschema.validate(json.loads(tool_call.function.arguments), params)
+        server.wait_for(idle)
