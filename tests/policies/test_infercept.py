@@ -1,6 +1,6 @@
 import pytest
 
-from astraea.core import Job, KVAction, KVLocation
+from astraea.core import Job, JobStatus, KVAction, KVLocation
 from tests.fakes import FakeExecutor, make_job
 from tests.policies.helpers import (
     bound,
@@ -14,53 +14,64 @@ from tests.policies.helpers import (
 
 # A 1000-token context stopped on a tool, 10000 tokens of other requests on the device
 # (blocks of 4 tokens). Discard wastes T_prefill(1000) * 11000 = 0.11 * 11000 = 1210;
-# swap wastes 2 * T_swap(1000) * 10000 = 0.02 * 10000 = 200; preserve wastes elapsed * 1000.
+# preserve wastes the remaining tool time * 1000.
 PRESSURE = dict(total=5000, owned=(1000 + 10_000) // 4)
 
 
 @pytest.mark.parametrize(
-    ("elapsed", "host_free", "action"),
+    ("latency", "elapsed", "action"),
     [
-        (0.0, 1000, KVAction.PRESERVE),  # at the call the predicted remaining time is 0
-        (0.1, 1000, KVAction.PRESERVE),  # 100 < 200
-        (1.0, 1000, KVAction.SWAP),  # 1000 > 200: swap is the cheapest release
-        (1.0, 0, KVAction.PRESERVE),  # host full: only discard, 1000 < 1210
-        (2.0, 0, KVAction.DISCARD),  # 2000 > 1210
+        (1.0, 0.0, KVAction.PRESERVE),  # 1000 < 1210: keep it through the call
+        (5.0, 0.0, KVAction.CACHE),  # 5000 > 1210: discard at once (lazily)
+        (5.0, 4.0, KVAction.PRESERVE),  # 1 s left: 1000 < 1210
     ],
 )
-def test_least_waste_with_elapsed_time_as_the_prediction(elapsed, host_free, action):
+def test_preserve_or_discard_by_the_true_remaining_time(latency, elapsed, action):
     policy = bound("infercept")
-    job = idle_job(computed=1000, tool_started=10.0)
-    kv = kv_context(now=10.0 + elapsed, host_free=host_free, **PRESSURE)
+    job = idle_job(computed=1000, tool_latency=latency, tool_started=10.0)
+    kv = kv_context(now=10.0 + elapsed, **PRESSURE)
     assert policy.review_idle(job, kv) is action
 
 
-def test_on_an_empty_engine_swapping_is_free_and_discarding_costs_the_own_recompute():
-    policy = bound("infercept")
-    job = idle_job(computed=1000)
-
-    # Alone on the device (1000 tokens = 250 blocks): a swap stalls nobody (waste 0); a
-    # discard costs the job's own recompute, 0.11 * 1000 = 110; preserve 1000 * elapsed.
-    def alone(now, host_free=1000):
-        return kv_context(now=now, total=5000, owned=250, host_free=host_free)
-
-    assert policy.on_tool_call(job, alone(0.0)) is KVAction.PRESERVE
-    assert policy.review_idle(job, alone(0.01)) is KVAction.SWAP
-    assert policy.review_idle(job, alone(0.05, host_free=0)) is KVAction.PRESERVE
-    assert policy.review_idle(job, alone(0.2, host_free=0)) is KVAction.DISCARD
+def test_elapsed_time_as_the_prediction_when_asked():
+    policy = bound("infercept", tool_time="elapsed")
+    job = idle_job(computed=1000, tool_latency=100.0, tool_started=10.0)
+    assert policy.on_tool_call(job, kv_context(now=10.0, **PRESSURE)) is KVAction.PRESERVE
+    assert policy.review_idle(job, kv_context(now=11.0, **PRESSURE)) is KVAction.PRESERVE
+    assert policy.review_idle(job, kv_context(now=12.0, **PRESSURE)) is KVAction.CACHE
 
 
-def test_tool_call_preserves_then_review_releases_as_the_call_drags_on():
-    sched, ex = scheduler("infercept", num_device_blocks=64), FakeExecutor(step_time=0.05)
-    sched.add_job(make_job("a", [(40, 1), (4, 2)], tool_latency=100.0), 0.0)
+def test_no_swap_while_memory_is_not_needed_even_on_an_idle_engine():
+    # Alone on the device (1000 tokens = 250 blocks), host free: a swap would stall nobody,
+    # but InferCept's code swaps only passively (when memory is needed). A discard costs
+    # the job's own recompute, 0.11 * 1000 = 110.
+    job = idle_job(computed=1000, tool_latency=0.1, tool_started=0.0)
+    alone = kv_context(now=0.0, total=5000, owned=250, host_free=1000)
+    assert bound("infercept").on_tool_call(job, alone) is KVAction.PRESERVE  # 100 < 110
+    assert bound("infercept", active_swap=True).on_tool_call(job, alone) is KVAction.SWAP
+    long_job = idle_job(computed=1000, tool_latency=1.0, tool_started=0.0)
+    assert bound("infercept").on_tool_call(long_job, alone) is KVAction.CACHE  # 1000 > 110
+
+
+def test_strict_variant_discards_hard_and_blocks_at_the_head():
+    strict = bound("infercept-strict")
+    job = idle_job(computed=1000, tool_latency=5.0, tool_started=10.0)
+    assert strict.review_idle(job, kv_context(now=10.0, **PRESSURE)) is KVAction.DISCARD
+    assert strict.head_of_line_blocking
+    assert bound("infercept").head_of_line_blocking
+    assert not bound("infercept", skip_unfit=True).head_of_line_blocking
+
+
+def test_memory_needed_takes_a_preserved_context_by_swapping_it():
+    sched, ex = scheduler("infercept", num_device_blocks=16), FakeExecutor(step_time=0.001)
+    sched.add_job(make_job("a", [(40, 1), (4, 2)], tool_latency=0.01), 0.0)
     _, now = run_until_tool_or_end(sched, ex, 0.0)
     job = sched.jobs["a"]
-    assert job.kv_location is KVLocation.DEVICE  # preserved at the call
-    sched.add_job(make_job("b", [(40, 150)]), now)  # keeps the engine busy, owns memory
-    while job.kv_location is KVLocation.DEVICE and now < 50:
-        _, _, now = step(sched, ex, now)
-    assert job.kv_location in (KVLocation.HOST, KVLocation.NONE)
-    assert 0.05 < now < 5.0  # released after a few steps, long before the tool returns
+    assert job.kv_location is KVLocation.DEVICE  # preserved: 0.01 s x 41 < the discard waste
+    sched.add_job(make_job("b", [(40, 10)]), now)  # needs a's memory while a's tool runs
+    step(sched, ex, now)
+    assert job.kv_location is KVLocation.HOST  # taken back for b, by a swap
+    assert sched.jobs["b"].status is JobStatus.RUNNING
 
 
 def test_order_is_fcfs_by_job_arrival_or_by_call_arrival():

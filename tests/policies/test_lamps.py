@@ -65,5 +65,16 @@ def test_review_releases_when_memory_tightens_during_the_call():
     def alone(now):  # host full: discard wastes 0.11 s x 1000 tokens = 110
         return kv_context(now=now, total=5000, owned=250, host_free=0)
 
-    assert policy.review_idle(job, alone(0.0)) is KVAction.DISCARD  # 10 s x 1000 > 110
+    # 10 s x 1000 > 110: discard, lazily (the blocks stay in the prefix cache)
+    assert policy.review_idle(job, alone(0.0)) is KVAction.CACHE
     assert policy.review_idle(job, alone(9.95)) is KVAction.PRESERVE  # 0.05 s x 1000 < 110
+    strict = bound("lamps-strict")
+    for _ in range(3):
+        strict.predictor.observe_tool("tool", 10.0)
+    assert strict.review_idle(job, alone(0.0)) is KVAction.DISCARD  # InferCept's engine: freed
+
+
+def test_variants_skip_unfit_calls_only_when_asked():
+    assert bound("lamps").head_of_line_blocking
+    assert not bound("lamps", skip_unfit=True).head_of_line_blocking
+    assert bound("lamps-strict").head_of_line_blocking

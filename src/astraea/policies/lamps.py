@@ -34,6 +34,21 @@ host has room.
 Differences from LAMPS: our uncached-context estimate cannot see prefix-cache hits; LAMPS
 predicts pre-API output length with a small model from the prompt, we use the chosen
 output-length predictor; the discard we model is a full recompute (no chunked recompute).
+
+Where our mechanism offers a strictly better form of what LAMPS does (run both ways, figures
+in docs/results.md, "Peers as their sources do them"):
+
+* ``lazy_discard``: LAMPS builds on InferCept's vLLM (0.2), which has no prefix cache, so a
+  discard frees the blocks (WukLab/InferCept ``vllm/core/scheduler_v2.py``
+  ``pause_by_recompute``); ``KVAction.CACHE`` frees them as much and keeps them reusable
+  until something needs them.
+* ``skip_unfit``: that engine's admission stops at the first waiting call that does not fit
+  (``SchedulerV2._schedule``); with it a later call that fits may go.
+
+``lamps`` is the stronger variant as measured; ``lamps-strict`` keeps hard discard and
+head-of-line blocking. The swap rule is LAMPS's own (the least waste among preserve, discard
+and swap at the call, sec. 3.2), so a context may be swapped out on an idle engine, where a
+swap stalls no one; unlike InferCept's code, which swaps only when memory is needed.
 """
 
 from __future__ import annotations
@@ -51,9 +66,17 @@ class Lamps(ServicePolicy):
     static_priority = False
     reviews_idle = True
 
-    def __init__(self, predictor: str = "oracle", starvation_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        predictor: str = "oracle",
+        starvation_s: float = 30.0,
+        lazy_discard: bool = True,
+        skip_unfit: bool = False,
+    ) -> None:
         if starvation_s <= 0:
             raise ValueError(f"starvation_s must be > 0, got {starvation_s}")
+        self.discard = KVAction.CACHE if lazy_discard else KVAction.DISCARD
+        self.head_of_line_blocking = not skip_unfit  # type: ignore[misc]
         self.predictor_name = predictor
         self.starvation_s = starvation_s
         self._predictor: Predictor | None = None
@@ -120,15 +143,25 @@ class Lamps(ServicePolicy):
         self._snapshot(kv)
         tool = job.segment.tool
         t_api = self.predictor.tool_latency(tool.name) if tool else 0.0
-        return least_waste(self.service, job.num_computed_tokens, kv, t_api)
+        return least_waste(self.service, job.num_computed_tokens, kv, t_api, self.discard)
 
     def review_idle(self, job: Job, kv: KVContext) -> KVAction:
         self._snapshot(kv)
         tool = job.segment.tool
         t_api = self.predictor.tool_latency(tool.name) if tool else 0.0
         left = tool_time_left(job, kv.now, t_api)
-        return least_waste(self.service, job.num_computed_tokens, kv, left)
+        return least_waste(self.service, job.num_computed_tokens, kv, left, self.discard)
 
     def on_preempt(self, job: Job, kv: KVContext) -> KVAction:
         self._snapshot(kv)
         return KVAction.SWAP  # the mechanism discards instead when the host tier is full
+
+
+@register
+class LampsStrict(Lamps):
+    """LAMPS on its engine's terms: hard discard, head-of-line blocking."""
+
+    name = "lamps-strict"
+
+    def __init__(self, predictor: str = "oracle", starvation_s: float = 30.0) -> None:
+        super().__init__(predictor, starvation_s, lazy_discard=False, skip_unfit=False)
