@@ -8,7 +8,7 @@ from astraea.experiments.run import plan
 from astraea.experiments.runner import check_runnable, summarize_skips
 from astraea.experiments.spec import RunSpec
 
-NAMES = ["load-sweep", "ablations", "kv-sweep", "mixes"]
+NAMES = ["load-sweep", "ablations", "kv-sweep", "mixes", "more-mixes"]
 
 
 def test_names_in_docs_order_each_versioned_and_described():

@@ -121,8 +121,11 @@ def test_ids_arrivals_and_tool_names(name: str) -> None:
 
 
 def test_registry() -> None:
-    assert workload_names() == ["autellix", "continuum", "infercept"]
-    with pytest.raises(ValueError, match="autellix, continuum, infercept"):
+    assert workload_names() == [
+        "autellix", "bfcl", "chat", "coding", "continuum", "infercept", "lats", "react",
+        "toolbench",
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="autellix, bfcl, chat, coding, continuum"):
         generate_workload("nope", 1, 1.0)
 
 

@@ -22,7 +22,10 @@ the sustainable-rate ratios are interpolated across those intervals.
 
 from __future__ import annotations
 
-from astraea.experiments.spec import Options
+from astraea.experiments.spec import Options, RunSpec
+
+# (workload, profile, jobs, quick jobs, rate grid, quick rate grid)
+MixRow = tuple[str, str, int, int, tuple[float, ...], tuple[float, ...]]
 
 # every policy the project means to measure; unregistered ones are skipped with a note
 PEERS: tuple[str, ...] = (
@@ -59,7 +62,7 @@ LOAD_GRIDS_QUICK: dict[str, tuple[float, ...]] = {
 }
 
 # (workload, profile, jobs, quick jobs, grid, quick grid)
-MIXES: tuple[tuple[str, str, int, int, tuple[float, ...], tuple[float, ...]], ...] = (
+MIXES: tuple[MixRow, ...] = (
     (
         "autellix",
         "llama2-7b-a100",
@@ -75,6 +78,71 @@ MIXES: tuple[tuple[str, str, int, int, tuple[float, ...], tuple[float, ...]], ..
         60,
         (0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1, 0.12, 0.15, 0.2),
         (0.01, 0.07, 0.15),
+    ),
+)
+
+# more-mixes: the six agent-kind generators (docs/workloads.md), all on llama2-7b-a100. Each
+# grid was read off vllm-fcfs (seed 0; 400 jobs, 200 for coding and lats): it starts at light
+# load, is dense around the knee and ends past it. What vllm-fcfs showed (avg JCT):
+#
+# * toolbench: 10.3 s at 0.25, 14.5 s at 0.75, 19.1 s at 1; cliff at 1.25 (109 s), 221 s at 1.5.
+# * chat: 79 s at 0.1 (mostly think time), 95 s at 1, 108 s at 1.5, 123 s at 3: a soft rise.
+# * coding: 218 s at 0.002, 264 s at 0.006; cliff at 0.008 (1,165 s), 6,988 s at 0.012.
+#   Each job ends near 26k tokens: 7B/A100's 116k-token KV holds about four of them.
+# * bfcl: 2.1 s at 1, 4.1 s at 5, 7.5 s at 9; then 14.7 s at 12, 25 s at 15, 33 s at 20.
+# * react: 6.3 s at 0.5, 9.0 s at 2, 11.4 s at 2.5; cliff at 3 (49 s), 127 s at 3.5.
+# * lats: 216 s at 0.002, 277 s at 0.005; cliff at 0.0065 (5,412 s), 8,338 s at 0.01.
+#   ~150 calls and ~11k generated tokens per job: decode-bound, with contexts to ~17k.
+#
+# (workload, profile, jobs, quick jobs, grid, quick grid), tuning mixes first
+MORE_MIXES: tuple[MixRow, ...] = (
+    (
+        "toolbench",
+        "llama2-7b-a100",
+        400,
+        150,
+        (0.25, 0.5, 0.75, 0.875, 1, 1.125, 1.25, 1.5, 2, 3, 5),
+        (0.25, 1.125, 2),
+    ),
+    (
+        "chat",
+        "llama2-7b-a100",
+        400,
+        150,
+        (0.1, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 3, 5),
+        (0.25, 1.25, 3),
+    ),
+    (
+        "coding",
+        "llama2-7b-a100",
+        200,
+        60,
+        (0.002, 0.004, 0.005, 0.006, 0.007, 0.008, 0.01, 0.012, 0.015),
+        (0.002, 0.007, 0.012),
+    ),
+    (
+        "bfcl",
+        "llama2-7b-a100",
+        400,
+        150,
+        (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 15, 20, 30),
+        (1, 8, 15),
+    ),
+    (
+        "react",
+        "llama2-7b-a100",
+        400,
+        150,
+        (0.5, 1, 1.5, 2, 2.25, 2.5, 2.75, 3, 3.5, 4, 5, 7),
+        (0.5, 2.5, 4),
+    ),
+    (
+        "lats",
+        "llama2-7b-a100",
+        200,
+        60,
+        (0.002, 0.003, 0.004, 0.005, 0.0055, 0.006, 0.007, 0.01),
+        (0.002, 0.005, 0.007),
     ),
 )
 
@@ -101,3 +169,17 @@ def jobs(options: Options, full: int, quick: int) -> int:
     if options.num_jobs is not None:
         return options.num_jobs
     return quick if options.quick else full
+
+
+def mix_specs(rows: tuple[MixRow, ...], options: Options) -> list[RunSpec]:
+    """Every policy at every rate of each (workload, profile, jobs, quick jobs, grid, quick
+    grid) row: the runs of a load sweep over several mixes."""
+    specs = []
+    for workload, profile, full_n, quick_n, grid, quick_grid in rows:
+        n = jobs(options, full_n, quick_n)
+        for rate in rates(options, grid, quick_grid):
+            for policy in all_policies():
+                specs.append(
+                    RunSpec(profile, workload, n, rate, options.seed, policy, label=policy)
+                )
+    return specs

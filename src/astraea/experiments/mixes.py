@@ -14,15 +14,7 @@ from astraea.experiments.spec import Options, RunSpec
 
 
 def build_mixes(options: Options) -> list[RunSpec]:
-    specs = []
-    for workload, profile, full_n, quick_n, grid, quick_grid in grids.MIXES:
-        n = grids.jobs(options, full_n, quick_n)
-        for rate in grids.rates(options, grid, quick_grid):
-            for policy in grids.all_policies():
-                specs.append(
-                    RunSpec(profile, workload, n, rate, options.seed, policy, label=policy)
-                )
-    return specs
+    return grids.mix_specs(grids.MIXES, options)
 
 
 MIXES = register(
