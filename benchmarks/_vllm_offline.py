@@ -45,6 +45,7 @@ class VLLMChild:
             "prompts": prompts,
             "max_tokens": args.max_tokens,
             "warmup_tokens": args.warmup_tokens,
+            **getattr(args, "llm_args", {}),
         }
         (self.dir / "spec.json").write_text(json.dumps(spec))
         env = os.environ | {
@@ -90,6 +91,22 @@ class VLLMChild:
         self._log_file.close()
 
 
+class VLLMCases(VLLMChild):
+    """The child in ``cases`` mode: ``ask(op)`` sends one JSON command (``generate``: one
+    timed batch; ``decode``: timed decode steps at shrinking batch sizes) and returns the
+    answer. engine_vs_vllm.py drives it."""
+
+    def __init__(self, python: Path, model_dir: Path, threads: int, limits: dict) -> None:
+        args = argparse.Namespace(max_tokens=1, warmup_tokens=4, threads=threads, llm_args=limits)
+        super().__init__(python, model_dir, "float32", [[1, 2, 3]], args)
+
+    def ask(self, command: dict[str, Any]) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(command) + "\n")
+        self.proc.stdin.flush()
+        return self._answer()
+
+
 def vllm_missing(python: Path) -> str | None:
     """Why vLLM cannot be started from ``python``, or None."""
     if not python.exists():
@@ -113,8 +130,13 @@ def main() -> None:
         dtype=spec["dtype"],
         enforce_eager=True,
         seed=0,
-        max_num_seqs=max(len(spec["prompts"]), 1),
+        max_num_seqs=spec.get("max_num_seqs") or max(len(spec["prompts"]), 1),
         max_model_len=spec.get("max_model_len", 2048),
+        **(
+            {"max_num_batched_tokens": spec["max_num_batched_tokens"]}
+            if "max_num_batched_tokens" in spec
+            else {}
+        ),
     )
     load_s = time.perf_counter() - started
     prompts = [TokensPrompt(prompt_token_ids=ids) for ids in spec["prompts"]]
@@ -133,10 +155,61 @@ def main() -> None:
 
     say({"ready": True, "load_s": load_s, "warmup_s": warmup_s, "version": vllm.__version__})
     for line in sys.stdin:
+        if line.strip().startswith("{"):
+            say(_case(llm, json.loads(line)))
+            continue
         if line.strip() != "run":
             break
         elapsed, tokens = run(spec["max_tokens"])
         say({"elapsed": elapsed, "tokens": tokens})
+
+
+def _params(max_tokens: int) -> Any:
+    from vllm import SamplingParams
+
+    return SamplingParams(
+        temperature=0.0, max_tokens=max_tokens, min_tokens=max_tokens, ignore_eos=True
+    )
+
+
+def _case(llm: Any, cmd: dict[str, Any]) -> dict[str, Any]:
+    """``generate``: time one batch of ``prompts`` to ``max_tokens``. ``decode``: add the
+    prompts, step until each has its first token, then per size of ``batches`` abort down
+    to that many, run 2 steps, time ``steps`` steps; per-size step times come back."""
+    from vllm.inputs import TokensPrompt
+
+    prompts = [TokensPrompt(prompt_token_ids=ids) for ids in cmd["prompts"]]
+    if cmd["op"] == "generate":
+        t0 = time.perf_counter()
+        outs = llm.generate(prompts, _params(cmd["max_tokens"]), use_tqdm=False)
+        return {
+            "elapsed": time.perf_counter() - t0,
+            "tokens": [list(o.outputs[0].token_ids) for o in outs],
+        }
+    engine = llm.llm_engine
+    ids = [f"d{cmd['tag']}-{i}" for i in range(len(prompts))]
+    for rid, prompt in zip(ids, prompts, strict=True):
+        engine.add_request(rid, prompt, _params(cmd["max_tokens"]))
+    got: dict[str, int] = {}
+    while len(got) < len(ids) or min(got.values()) < 1:
+        for out in engine.step():
+            got[out.request_id] = len(out.outputs[0].token_ids)
+    steps: dict[str, list[float]] = {}
+    live = list(ids)
+    for size in cmd["batches"]:
+        engine.abort_request(live[size:])
+        live = live[:size]
+        times = []
+        for k in range(2 + cmd["steps"]):
+            t0 = time.perf_counter()
+            engine.step()
+            if k >= 2:
+                times.append(time.perf_counter() - t0)
+        steps[str(size)] = times
+    engine.abort_request(live)
+    while engine.has_unfinished_requests():
+        engine.step()
+    return {"steps": steps}
 
 
 if __name__ == "__main__":  # vLLM's engine core is a spawned process that re-imports this

@@ -85,7 +85,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--model-dir", type=Path, default=ROOT / "out" / "smollm2-hf")
     p.add_argument("--vllm-python", type=Path, default=ROOT / ".venv-vllm" / "bin" / "python")
     p.add_argument("--require-vllm", action="store_true", help="fail if vLLM cannot run")
-    p.add_argument("--ours-omp", action="store_true", help="ours on OpenMP threads, 1 worker")
+    p.add_argument(
+        "--ours-workers", action="store_true", help="ours split over one worker per core"
+    )
     p.add_argument("--agree-tokens", type=int, default=8)
     return p.parse_args()
 
@@ -104,12 +106,10 @@ def ensure_hf_dir(path: Path) -> Path:
 def start_ours(model_dir: Path, dtype: str, args: argparse.Namespace) -> tuple[Any, Run]:
     from astraea.engine import Engine, EngineConfig, SamplingParams
 
-    # one single-threaded forward worker per core (EngineConfig.num_workers); --ours-omp
-    # runs one forward pass on a team of args.threads OpenMP threads instead
-    workers = 1 if args.ours_omp else args.threads
-    config = EngineConfig(
-        dtype=dtype, num_threads=args.threads if args.ours_omp else 1, num_workers=workers
-    )
+    # one torch team of up to args.threads, sized by the thread governor (as `astraea
+    # serve` runs); --ours-workers splits each step over one single-threaded worker per core
+    workers = args.threads if args.ours_workers else 1
+    config = EngineConfig(dtype=dtype, num_threads=args.threads, num_workers=workers)
     engine = Engine(model_dir, config, policy=args.policy)
 
     def run(prompts: list[list[int]], max_tokens: int) -> tuple[float, list[list[int]]]:
@@ -271,9 +271,9 @@ def main() -> None:
             "prompt_tokens_mean": statistics.fmean(map(len, prompts)),
             "max_tokens": args.max_tokens,
             "threads": args.threads,
-            "ours_parallelism": f"{args.threads} OpenMP threads"
-            if args.ours_omp
-            else f"{args.threads} forward workers x 1 thread",
+            "ours_parallelism": f"{args.threads} forward workers x 1 thread"
+            if args.ours_workers
+            else f"one team of up to {args.threads} threads (thread governor)",
             "repeats": args.repeats,
             "policy": args.policy,
             "greedy": True,

@@ -57,8 +57,7 @@ def main() -> None:
         dtype="float32",
         num_gpu_blocks=args.gpu_blocks,
         num_cpu_blocks=256,
-        num_threads=1,
-        num_workers=args.threads,
+        num_threads=args.threads,  # one team, sized by the thread governor as `astraea serve`
     )
     overrides = {
         "max_num_seqs": args.max_num_seqs,
