@@ -64,11 +64,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", type=Path, required=True, help="root of the base checkout")
     parser.add_argument("--rounds", type=int, default=2, help="A B B A pairs")
+    parser.add_argument(
+        "--this", type=Path, default=HERE, help="root of the checkout to compare (default: here)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:  # this checkout, frozen for the whole run
         mine = Path(tmp) / "this"
-        shutil.copytree(HERE / "src", mine / "src")
-        shutil.copytree(HERE / "benchmarks", mine / "benchmarks")
+        shutil.copytree(args.this / "src", mine / "src")
+        shutil.copytree(args.this / "benchmarks", mine / "benchmarks")
         trees = {"base": args.base.resolve(), "this": mine}
         samples: dict[str, dict[str, dict[tuple, list[float]]]] = {}
         for r in range(args.rounds):
@@ -107,6 +110,7 @@ def main() -> None:
         "side_by_side",
         {
             "base": str(args.base),
+            "this": str(args.this),
             "rounds": args.rounds,
             "load_average": load,
             "rows": rows,

@@ -112,19 +112,20 @@ class Admission:
             if n:
                 admitted.append(job)
                 running.append(job)
-                budget -= n
+                budget -= max(n, 0)
                 free = self.kv.num_free_device_blocks
             elif rule.missed():
                 break
         waiting.remove_many(admitted)
 
     def _admit(self, job: Job, budget: int, plan: StepPlan, now: float) -> int:
+        """Tokens the call computes this step; 0: not admitted, -1: admitted, but it
+        computes once its KV has landed (a swap-in on a copy engine beside compute)."""
         fit = self._fit(job, budget)
         if fit is None:
             return 0
         base, n = fit
-        self._take(job, base, n, plan, now)
-        return n
+        return n if self._take(job, base, n, plan, now) else -1
 
     def _fit(self, job: Job, budget: int) -> tuple[int, int] | None:
         """(tokens already there, tokens to compute) if the call fits now, else None."""
@@ -149,7 +150,8 @@ class Admission:
             return None
         return base, n
 
-    def _take(self, job: Job, base: int, n: int, plan: StepPlan, now: float) -> None:
+    def _take(self, job: Job, base: int, n: int, plan: StepPlan, now: float) -> bool:
+        """Claim the call's KV and admit it; False when it must wait for its KV to land."""
         kv, job_id = self.kv, job.job_id
         location = job.kv_location
         if location is KVLocation.CACHED:
@@ -161,5 +163,8 @@ class Admission:
             self.counters.swapped_in_blocks += len(copy.src)
         lifecycle.admit(job, now, base)
         self.idle.forget(job_id)
+        if job_id in kv.arriving:
+            return False
         kv.ensure_tokens(job_id, base + n)
         plan.add_seq(job, n, kv.table(job_id))
+        return True

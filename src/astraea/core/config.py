@@ -26,6 +26,10 @@ class SchedulerConfig:
     # those misses per step bounds a step's cost under overload. 0: no cap (the default: a cap
     # of 64 cost astraea half its gain at 4 jobs/s on the InferCept mix).
     max_admission_skips: int = 0
+    # KV copies between tiers run on copy engines beside compute (CUDA streams, as vLLM's
+    # offloading connector and InferCept do): the executor reports each copy when it is done
+    # (``StepResult.copies_done``). False: copies finish before the step computes (serial).
+    overlap_copies: bool = False
 
     def __post_init__(self) -> None:
         for name in (

@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import itertools
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from astraea.core.block_pool import BlockPool, OutOfBlocksError
@@ -44,7 +45,13 @@ def blocks_for(num_tokens: int, block_size: int) -> int:
 class KVCacheManager:
     """Block tables per job on the device and host tiers; the only writer of both pools."""
 
-    def __init__(self, num_device_blocks: int, num_host_blocks: int, block_size: int) -> None:
+    def __init__(
+        self,
+        num_device_blocks: int,
+        num_host_blocks: int,
+        block_size: int,
+        deferred_copies: bool = False,
+    ) -> None:
         if block_size < 1:
             raise ValueError(f"block_size must be >= 1, got {block_size}")
         self.block_size = block_size
@@ -59,6 +66,12 @@ class KVCacheManager:
         self._host_tokens: dict[str, int] = {}
         self.num_evicted_blocks = 0
         self._copy_order = itertools.count(1)
+        # With a copy engine beside compute a copy's source blocks stay taken until the
+        # executor says it is done (``copy_done``), and a job swapped in cannot compute until
+        # its copy has landed (``arriving``).
+        self.deferred_copies = deferred_copies
+        self._in_flight: dict[int, BlockCopy] = {}
+        self._arriving: dict[str, int] = {}  # job -> order of its swap-in in flight
 
     # ---- queries -------------------------------------------------------------------------
     @property
@@ -135,6 +148,7 @@ class KVCacheManager:
         table = self._tables.pop(job_id, None)
         if table:
             self.device.free(table)
+        self._arriving.pop(job_id, None)
         self.drop_cached(job_id)
         host = self._host_tables.pop(job_id, None)
         self._host_tokens.pop(job_id, None)
@@ -203,8 +217,12 @@ class KVCacheManager:
         host = self.host.allocate(len(table), job_id)
         self._host_tables[job_id] = host
         self._host_tokens[job_id] = num_tokens
-        self.device.free(table)
-        return BlockCopy(job_id, table, tuple(host), num_tokens, next(self._copy_order))
+        copy = BlockCopy(job_id, table, tuple(host), num_tokens, next(self._copy_order))
+        if self.deferred_copies:
+            self._in_flight[copy.order] = copy  # the device blocks free when it has left
+        else:
+            self.device.free(table)
+        return copy
 
     def swap_in(self, job_id: str) -> BlockCopy:
         """Bring the job's host blocks back to new device blocks (caller checked room)."""
@@ -212,21 +230,51 @@ class KVCacheManager:
         num_tokens = self._host_tokens.pop(job_id)
         self.allocate(job_id, len(host))
         dst = self._tables[job_id][-len(host) :]
-        self.host.free(host)
-        return BlockCopy(
+        copy = BlockCopy(
             job_id, tuple(host), dst, num_tokens, next(self._copy_order), CopyDirection.IN
         )
+        if self.deferred_copies:
+            self._in_flight[copy.order] = copy  # the host blocks free when it has landed
+            self._arriving[job_id] = copy.order
+        else:
+            self.host.free(host)
+        return copy
+
+    # ---- copies in flight (deferred_copies) ------------------------------------------------
+    def copy_done(self, order: int) -> None:
+        """The executor finished copy ``order``: its source blocks are free, and a job it
+        brought back may compute."""
+        copy = self._in_flight.pop(order)
+        if copy.direction is CopyDirection.OUT:
+            self.device.free(copy.src)
+        else:
+            self.host.free(copy.src)
+            if self._arriving.get(copy.job_id) == order:
+                del self._arriving[copy.job_id]
+
+    @property
+    def arriving(self) -> dict[str, int]:
+        """Jobs whose KV is still being copied back to the device (read-only)."""
+        return self._arriving
+
+    @property
+    def num_copies_in_flight(self) -> int:
+        return len(self._in_flight)
 
     # ---- invariants ----------------------------------------------------------------------------
     def check_integrity(self) -> None:
         """Every used block is in exactly one table of its owner, counters agree."""
-        tables = dict(self._tables)
+        tables: dict[str, Sequence[int]] = dict(self._tables)
         for job_id, blocks in self._cached.items():
             if tables.get(job_id):
                 raise AssertionError(f"job {job_id} has owned and cached blocks at once")
             tables[job_id] = blocks
+        host_tables: dict[str, Sequence[int]] = dict(self._host_tables)
+        for copy in self._in_flight.values():  # sources stay with their job until done
+            held = tables if copy.direction is CopyDirection.OUT else host_tables
+            held[copy.job_id] = (*held.get(copy.job_id, ()), *copy.src)
         self.device.check_integrity(tables)
-        self.host.check_integrity(self._host_tables)
+        self.host.check_integrity(host_tables)
         if self._num_cached_blocks != sum(len(b) for b in self._cached.values()):
             raise AssertionError("cached block counter out of sync")
         if set(self._host_tables) != set(self._host_tokens):

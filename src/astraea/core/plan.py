@@ -86,8 +86,10 @@ class StepResult:
     """What the executor did: how long it took and how many of the plan's steps it ran.
 
     ``stopped`` names jobs whose segment ended early by the executor's own decision (an
-    EOS token or a stop string in the engine); the simulator never stops early."""
+    EOS token or a stop string in the engine); the simulator never stops early. With
+    ``overlap_copies`` the executor names the copies that finished (``BlockCopy.order``)."""
 
     elapsed: float
     num_steps: int = 1
     stopped: frozenset[str] = frozenset()
+    copies_done: tuple[int, ...] = ()  # orders of copies finished by now (overlap_copies)

@@ -37,7 +37,10 @@ class Scheduler:
         self.config = config
         self.policy = policy
         self.kv = KVCacheManager(
-            config.num_device_blocks, config.num_host_blocks, config.block_size
+            config.num_device_blocks,
+            config.num_host_blocks,
+            config.block_size,
+            deferred_copies=config.overlap_copies,
         )
         self.jobs: dict[str, Job] = {}
         self.running: list[Job] = []
@@ -103,6 +106,12 @@ class Scheduler:
         self.policy.on_job_end(job)
         return job
 
+    def on_copies_done(self, orders: tuple[int, ...]) -> None:
+        """The executor finished these copies (``overlap_copies``): their source blocks are
+        free, and jobs whose KV landed may compute."""
+        for order in orders:
+            self.kv.copy_done(order)
+
     @property
     def num_unfinished(self) -> int:
         return self._num_unfinished
@@ -160,9 +169,12 @@ class Scheduler:
         running_status = JobStatus.RUNNING
         order = list(self.running)
         add = plan.add_seq
+        arriving = self.kv.arriving
         for index, job in enumerate(order):
             if job.status is not running_status:
                 continue  # preempted earlier in this step
+            if arriving and job.job_id in arriving:
+                continue  # admitted, but its KV is still on its way back from the host
             computed = job.num_computed_tokens
             n = job.num_context_tokens - computed
             if n > budget:
@@ -195,6 +207,8 @@ class Scheduler:
         steps = result.num_steps
         if steps > plan.num_steps or steps < 1:
             raise ValueError(f"executor ran {steps} steps of a {plan.num_steps}-step plan")
+        if result.copies_done:
+            self.on_copies_done(result.copies_done)
         ended: list[Job] = []
         jobs, stopped, running_status = self.jobs, result.stopped, JobStatus.RUNNING
         trim = steps < plan.num_steps

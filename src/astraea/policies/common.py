@@ -8,7 +8,10 @@ computed context tokens while ``others`` tokens of other requests sit in acceler
 * discard:  ``T_recompute(own) * (own + others)`` (the recompute holds the job's own memory
   and stalls the batch; the own-context term is in InferCept's formula as its follow-up
   AugServe restates it, and is what keeps an almost empty engine from discarding);
-* swap:     ``2 * T_swap(own) * others`` (out and back in over the host link, stalling the batch).
+* swap:     ``2 * T_swap(own) * others`` (out and back in over the host link, stalling the batch);
+  with copy engines beside compute (``ServiceTimeModel.swap_stalls_batch`` False) nothing
+  stalls, and the waste is the context's own blocks held while they travel:
+  ``2 * T_swap(own) * own``.
 
 The cheapest one wins; ties go to preserve. Swap is only an option while the host tier can
 take the context.
@@ -53,7 +56,7 @@ def release_waste(
     must cost less than ``swap_margin`` times the discard to be chosen."""
     waste = service.prefill_time(own) * (own + others)
     if own <= host_free_tokens:
-        swap = 2.0 * service.swap_time(own) * others
+        swap = 2.0 * service.swap_time(own) * (others if service.swap_stalls_batch else own)
         if swap < waste * swap_margin:
             return KVAction.SWAP, swap
     return discard, waste

@@ -19,6 +19,9 @@ class ServiceTimeModel:
     kv_read_per_token: float  # e: attention cost per KV token read (s/token)
     swap_per_token: float  # device<->host copy, one way (s/token)
     chunk_tokens: int = 8192  # prefill chunk size (token budget per step)
+    # False when copies run on copy engines beside compute (``overlap_copies``): a swap then
+    # costs the batch nothing; only the copied context's own blocks are busy meanwhile.
+    swap_stalls_batch: bool = True
 
     @classmethod
     def from_profile(cls, profile: object, chunk_tokens: int = 8192) -> ServiceTimeModel:

@@ -8,6 +8,7 @@ our engine). The model itself (``CostProfile``) is in ``astraea.sim.cost_model``
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ __all__ = [
     "get_profile",
     "kv_bytes_per_token",
     "kv_capacity_tokens",
+    "one_pool",
     "profile_names",
     "save_profile",
 ]
@@ -165,10 +167,29 @@ def profile_names() -> list[str]:
     return sorted(PROFILES)
 
 
+ONE_POOL = "+one-pool"
+
+
+def one_pool(profile: CostProfile) -> CostProfile:
+    """The same engine with its device and host KV as one device pool: what it would do if
+    device memory were as large as both tiers and nothing had to be copied. The reference
+    for how close a policy gets to the memory limit (``two-tier-limit``)."""
+    return dataclasses.replace(
+        profile,
+        name=profile.name + ONE_POOL,
+        kv_capacity_tokens=profile.kv_capacity_tokens + profile.host_kv_capacity_tokens,
+        host_kv_capacity_tokens=0,
+        source=f"{profile.source}\n{ONE_POOL}: device KV = device + host KV, no host tier",
+    )
+
+
 def get_profile(name_or_path: str) -> CostProfile:
-    """A built-in profile by name, or one loaded from a JSON file written by ``to_dict``."""
+    """A built-in profile by name (``NAME+one-pool``: ``one_pool`` of it), or one loaded from
+    a JSON file written by ``to_dict``."""
     if name_or_path in PROFILES:
         return PROFILES[name_or_path]
+    if name_or_path.endswith(ONE_POOL):
+        return one_pool(get_profile(name_or_path[: -len(ONE_POOL)]))
     path = Path(name_or_path)
     if not (path.suffix == ".json" or path.exists()):
         raise ValueError(

@@ -81,9 +81,12 @@ class Simulator:
     def run(self) -> SimulationResult:
         started = time.perf_counter()
         service = ServiceTimeModel.from_profile(self.profile, self.config.max_num_batched_tokens)
+        service = replace(service, swap_stalls_batch=not self.config.overlap_copies)
         self.policy.bind(PolicyEnv(service=service))
         scheduler = Scheduler(self.config, self.policy)
-        executor = SimulatedExecutor(self.profile, self.config.block_size)
+        executor = SimulatedExecutor(
+            self.profile, self.config.block_size, overlap=self.config.overlap_copies
+        )
         seq = itertools.count()
         events: list[tuple[float, int, int, object]] = [
             (spec.arrival, next(seq), _ARRIVAL, spec) for spec in self.specs
@@ -104,14 +107,16 @@ class Simulator:
                     scheduler.on_tool_result(payload, now)  # type: ignore[arg-type]
             plan = scheduler.schedule(now) if scheduler.has_ready_work else None
             if plan is None or plan.is_empty:
-                if not events:
+                copy_done = executor.next_copy_done()
+                if not events and copy_done == math.inf:
                     raise RuntimeError(
                         f"simulation stuck at t={now:.3f}s: {len(scheduler.waiting)} jobs wait "
                         "but nothing can run"
                     )
-                later = max(now, events[0][0])
+                later = max(now, min(events[0][0] if events else math.inf, copy_done))
                 owned_area += scheduler.kv.num_owned_device_blocks * (later - now)
                 now = later
+                scheduler.on_copies_done(executor.collect_copies(now))
                 continue
             horizon = events[0][0] if events else math.inf
             result = executor.execute(plan, now, horizon)
