@@ -3,6 +3,7 @@ a JCT table on the console, JSON and a figure on request."""
 
 from __future__ import annotations
 
+import enum
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -41,6 +42,21 @@ BudgetOpt = Annotated[
         help="Token budget per step (default 8192; vLLM's name, was --max-batched-tokens).",
     ),
 ]
+
+
+class Copies(enum.StrEnum):
+    serial = "serial"
+    overlap = "overlap"
+
+
+CopiesOpt = Annotated[
+    Copies,
+    typer.Option(
+        "--copies",
+        help="KV copies between tiers: 'serial' (added to the step; the default, what "
+        "docs/results.md uses) or 'overlap' (copy engines beside compute, as GPUs do).",
+    ),
+]
 SlowdownOpt = Annotated[
     bool, typer.Option("--slowdown/--no-slowdown", help="Compute slowdown vs the job alone.")
 ]
@@ -58,8 +74,10 @@ SUMMARY_COLUMNS = [
 ]
 
 
-def _overrides(max_num_seqs: int | None, max_batched_tokens: int | None) -> dict[str, int]:
-    out = {}
+def _overrides(
+    max_num_seqs: int | None, max_batched_tokens: int | None, copies: Copies = Copies.serial
+) -> dict[str, int | bool]:
+    out: dict[str, int | bool] = {"overlap_copies": True} if copies is Copies.overlap else {}
     if max_num_seqs is not None:
         out["max_num_seqs"] = max_num_seqs
     if max_batched_tokens is not None:
@@ -168,12 +186,13 @@ def simulate_command(
     plot: PlotOpt = None,
     max_num_seqs: MaxSeqsOpt = None,
     max_batched_tokens: BudgetOpt = None,
+    copies: CopiesOpt = Copies.serial,
     slowdown: SlowdownOpt = True,
 ) -> None:
     """Simulate one policy on a workload or trace and print its JCT table."""
     specs, source = load_jobs(workload, trace, jobs, rate, seed, trace_format)
     (report,) = _run_policies(
-        specs, [policy], profile, _overrides(max_num_seqs, max_batched_tokens), slowdown
+        specs, [policy], profile, _overrides(max_num_seqs, max_batched_tokens, copies), slowdown
     )
     _report([report], source, json_out, plot, single=True)
 
@@ -198,6 +217,7 @@ def compare_command(
     plot: PlotOpt = None,
     max_num_seqs: MaxSeqsOpt = None,
     max_batched_tokens: BudgetOpt = None,
+    copies: CopiesOpt = Copies.serial,
     slowdown: SlowdownOpt = True,
 ) -> None:
     """Run several policies on the same jobs; JSON is a list, one object per policy."""
@@ -206,6 +226,6 @@ def compare_command(
         raise typer.BadParameter("--policies needs at least one policy name")
     specs, source = load_jobs(workload, trace, jobs, rate, seed, trace_format)
     reports = _run_policies(
-        specs, names, profile, _overrides(max_num_seqs, max_batched_tokens), slowdown
+        specs, names, profile, _overrides(max_num_seqs, max_batched_tokens, copies), slowdown
     )
     _report(reports, source, json_out, plot, single=False)

@@ -135,16 +135,16 @@ class Astraea(Policy):
     def on_tool_call(self, job: Job, kv: KVContext) -> KVAction:
         if not self.config.adaptive_kv:
             return KVAction.CACHE
-        if kv.device_usage < self.config.watermark or not kv.memory_bound:
-            return KVAction.PRESERVE
-        return self._least_waste(job, kv, self._tool_time_left(job, kv.now))
+        return self.review_idle(job, kv)
 
     def review_idle(self, job: Job, kv: KVContext) -> KVAction:
-        if kv.device_usage < self.config.watermark or not kv.memory_bound:
-            return KVAction.PRESERVE
-        return self._least_waste(job, kv, self._tool_time_left(job, kv.now))
+        if self._swap_is_free() or not self._memory_idle(kv):
+            return self._least_waste(job, kv, self._tool_time_left(job, kv.now))
+        return KVAction.PRESERVE
 
     def prefetch(self, job: Job, kv: KVContext) -> bool:
+        if self._swap_is_free() and (kv.memory_bound or kv.device_usage >= self.config.watermark):
+            return False  # the call swaps in when admitted; memory is wanted now
         left = self._tool_time_left(job, kv.now)
         swap_in = self.predictor.service.swap_time(job.kv_high_water)
         return left <= swap_in + self.config.prefetch_margin
@@ -153,6 +153,16 @@ class Astraea(Policy):
         if not self.config.adaptive_kv:
             return KVAction.CACHE
         return self._release(job, kv)[0]
+
+    def _memory_idle(self, kv: KVContext) -> bool:
+        """Below the watermark, or nothing was left out for memory: keeping KV costs nothing."""
+        return kv.device_usage < self.config.watermark or not kv.memory_bound
+
+    def _swap_is_free(self) -> bool:
+        """Copies run beside compute: the host tier extends device memory at the link's rate,
+        so every tool call weighs preserve against swap (the cheap way out), and memory
+        under pressure goes to running calls before prefetches."""
+        return self.config.use_swap and not self.predictor.service.swap_stalls_batch
 
     def _tool_time_left(self, job: Job, now: float) -> float:
         tool = job.segment.tool
