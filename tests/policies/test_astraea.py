@@ -1,6 +1,8 @@
 """The astraea policy's rules on hand-made cases: MLFQ moves, aging, enhanced HRRN, and the
 adaptive KV choice."""
 
+import dataclasses
+
 import pytest
 
 from astraea.core import Job, JobStatus, KVAction, KVContext, PolicyEnv, Scheduler, SchedulerConfig
@@ -174,3 +176,41 @@ def test_a_job_ended_early_leaves_no_policy_state(where):
     sched.end_job("a", now)
     assert "a" not in policy._keys
     assert "a" not in policy.predictor.output._by_job
+
+
+def overlapped(**params):
+    """astraea on an executor whose copies run beside compute (a swap stalls nobody)."""
+    policy = make_policy("astraea", **params)
+    policy.bind(PolicyEnv(dataclasses.replace(SERVICE, swap_stalls_batch=False)))
+    return policy
+
+
+@pytest.mark.parametrize(
+    ("tool_latency", "owned", "memory_bound", "expected"),
+    [
+        (30.0, 500, True, KVAction.SWAP),  # below the watermark, but the host tier is free
+        (30.0, 950, False, KVAction.SWAP),  # a long wait: out and back costs 0.1 s of memory
+        (0.05, 950, True, KVAction.PRESERVE),  # back before a round trip would finish
+    ],
+)
+def test_with_copy_engines_the_host_tier_extends_device_memory(
+    tool_latency, owned, memory_bound, expected
+):
+    policy = overlapped(watermark=0.9)
+    j = job(tool=tool_latency)
+    j.status, j.num_computed_tokens = JobStatus.TOOL_WAIT, 1000
+    policy.predictor.observe_tool("tool", tool_latency)
+    assert policy.on_tool_call(j, kv(owned=owned, waiting=memory_bound)) is expected
+    serial = bound(watermark=0.9)  # on a serial executor the watermark rule still holds
+    serial.predictor.observe_tool("tool", tool_latency)
+    assert serial.on_tool_call(j, kv(owned=500, waiting=memory_bound)) is KVAction.PRESERVE
+
+
+def test_with_copy_engines_prefetch_waits_while_memory_is_wanted():
+    policy = overlapped()
+    j = job(tool=2.0)
+    j.status, j.tool_started, j.kv_high_water = JobStatus.TOOL_WAIT, 0.0, 1000
+    for _ in range(3):
+        policy.predictor.observe_tool("tool", 2.0)
+    assert not policy.prefetch(j, kv(now=1.98, owned=950, waiting=True))  # admission swaps in
+    assert policy.prefetch(j, kv(now=1.98, owned=500, waiting=False))  # memory idles: ahead
