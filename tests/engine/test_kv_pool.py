@@ -45,15 +45,15 @@ def test_pool_shapes_follow_the_configs():
 def test_swap_out_then_in_restores_the_data_in_new_blocks():
     pool, kv = make_pool()
     kv.ensure_tokens("a", 7)
-    before = list(kv.table("a"))
+    before = kv.table("a")
     fill(pool, before, 10.0)
     snapshot = pool.device_blocks[:, :, before].clone()
-    pool.apply([kv.swap_out("a", 7)], [])
+    pool.apply([kv.swap_out("a", 7)])
     kv.ensure_tokens("b", 24)  # takes every device block, a's old ones included
     fill(pool, kv.table("b"), -1.0)
     kv.free("b")
     kv.ensure_tokens("c", 5)  # shift the free list so a comes back elsewhere
-    pool.apply([], [kv.swap_in("a")])
+    pool.apply([kv.swap_in("a")])
     after = kv.table("a")
     assert after != before
     assert torch.equal(pool.device_blocks[:, :, after], snapshot)
@@ -64,16 +64,16 @@ def test_swap_in_reads_host_blocks_before_a_swap_out_reuses_them():
     pool, kv = make_pool(device_blocks=6, host_blocks=2)
     kv.ensure_tokens("a", 8)
     fill(pool, kv.table("a"), 1.0)
-    pool.apply([kv.swap_out("a", 8)], [])  # a on host blocks 0, 1
+    pool.apply([kv.swap_out("a", 8)])  # a on host blocks 0, 1
     kv.ensure_tokens("b", 8)
     fill(pool, kv.table("b"), 5.0)
     swap_in = kv.swap_in("a")  # frees host blocks 0, 1 ...
     swap_out = kv.swap_out("b", 8)  # ... which b's swap-out takes in the same plan
     assert set(swap_out.dst) == set(swap_in.src)
-    pool.apply([swap_out], [swap_in])
+    pool.apply([swap_in, swap_out])  # in the order issued
     assert content(pool, kv.table("a")) == [1.0, 2.0]
     back_b = kv.swap_in("b")
-    pool.apply([kv.swap_out("a", 8)], [back_b])  # the same hazard the other way round
+    pool.apply([back_b, kv.swap_out("a", 8)])  # the same hazard the other way round
     assert content(pool, kv.table("b")) == [5.0, 6.0]
 
 
@@ -84,7 +84,7 @@ def test_a_job_swapped_out_and_back_in_one_plan_gets_its_own_data():
     out = kv.swap_out("a", 8)
     kv.ensure_tokens("x", 8)  # the freed device blocks go to another job first
     back = kv.swap_in("a")
-    pool.apply([out], [back])
+    pool.apply([out, back])
     assert content(pool, kv.table("a")) == [3.0, 4.0]
 
 
@@ -92,14 +92,14 @@ def test_a_job_swapped_in_and_out_again_in_one_plan_keeps_its_data():
     pool, kv = make_pool(device_blocks=6, host_blocks=4)
     kv.ensure_tokens("a", 8)
     fill(pool, kv.table("a"), 3.0)
-    pool.apply([kv.swap_out("a", 8)], [])
+    pool.apply([kv.swap_out("a", 8)])
     kv.ensure_tokens("x", 8)
     fill(pool, kv.table("x"), 9.0)
     back = kv.swap_in("a")  # a prefetch ...
     again = kv.swap_out("a", 8)  # ... reclaimed later in the same plan
-    pool.apply([again], [back])
+    pool.apply([back, again])
     assert content(pool, kv.table("x")) == [9.0, 10.0]
-    pool.apply([], [kv.swap_in("a")])
+    pool.apply([kv.swap_in("a")])
     assert content(pool, kv.table("a")) == [3.0, 4.0]
 
 

@@ -27,8 +27,9 @@ class CopyDirection(enum.Enum):
 @dataclass(frozen=True, slots=True)
 class BlockCopy:
     """Copy of one job's KV between tiers; ``src[i]`` goes to ``dst[i]``. ``order`` numbers
-    the copies in the order the manager issued them, which an executor must follow: a plan
-    may swap a job in and then out again, or reuse blocks another copy just freed."""
+    the copies in the order the manager issued them (a plan lists them so, and an executor
+    runs them so: a plan may swap a job in and out again, or reuse blocks another copy just
+    freed); with copy engines it names the copy when the executor reports it done."""
 
     job_id: str
     src: tuple[int, ...]

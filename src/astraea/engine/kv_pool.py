@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from astraea.core.kv_cache import BlockCopy
+from astraea.core.kv_cache import BlockCopy, CopyDirection
 from astraea.engine.config import EngineConfig, ModelConfig
 
 
@@ -51,20 +51,17 @@ class KVPool:
         layers, heads, blocks, size, dim = self.device_blocks.shape
         return self.device_blocks.view(layers, heads, blocks * size, dim)
 
-    def apply(self, swap_out: Sequence[BlockCopy], swap_in: Sequence[BlockCopy]) -> None:
-        """Run a plan's copies before its compute, in the order the KV manager issued them
-        (``BlockCopy.order``): a swap-in may read host blocks a later swap-out reuses, a
-        job may be swapped in and out again within one plan. Consecutive copies of one
-        direction touch disjoint blocks, so each such run is one gather and one scatter."""
-        copies = sorted(
-            [(c.order, True, c) for c in swap_out] + [(c.order, False, c) for c in swap_in],
-            key=lambda item: item[0],
-        )
+    def apply(self, copies: Sequence[BlockCopy]) -> None:
+        """Run a plan's copies (``StepPlan.copies``) before its compute, in their order, the
+        order the KV manager issued them: a swap-in may read host blocks a later swap-out
+        reuses, a job may be swapped in and out again within one plan. Consecutive copies
+        of one direction touch disjoint blocks, so each such run is one gather and one
+        scatter."""
         run: list[BlockCopy] = []
-        for i, (_, out, copy) in enumerate(copies):
+        for i, copy in enumerate(copies):
             run.append(copy)
-            if i + 1 == len(copies) or copies[i + 1][1] != out:
-                self._copy(run, out)
+            if i + 1 == len(copies) or copies[i + 1].direction is not copy.direction:
+                self._copy(run, copy.direction is CopyDirection.OUT)
                 run = []
 
     def _copy(self, copies: Sequence[BlockCopy], out: bool) -> None:

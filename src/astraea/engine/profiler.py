@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from astraea.core.kv_cache import BlockCopy, KVCacheManager, blocks_for
+from astraea.core.kv_cache import BlockCopy, CopyDirection, KVCacheManager, blocks_for
 from astraea.core.plan import ScheduledSeq, StepPlan
 from astraea.engine.kv_pool import KVPool
 from astraea.engine.runner import ModelRunner
@@ -211,18 +211,19 @@ def measure_host_link(runner: ModelRunner, num_blocks: int = 32, repeats: int = 
     cfg = dataclasses.replace(runner.config, num_gpu_blocks=num_blocks, num_cpu_blocks=num_blocks)
     pool = KVPool(runner.model.config, cfg, runner.model.dtype, runner.device)
     ids = tuple(range(num_blocks))
-    copy = BlockCopy("profile", ids, ids, num_blocks * cfg.block_size)
+    out = BlockCopy("profile", ids, ids, num_blocks * cfg.block_size, 0, CopyDirection.OUT)
+    back = dataclasses.replace(out, direction=CopyDirection.IN)
     samples = []
     for i in range(repeats + 1):
         started = time.perf_counter()
-        pool.apply([copy], [])
-        pool.apply([], [copy])
+        pool.apply([out])
+        pool.apply([back])
         if runner.device.type == "cuda":
             torch.cuda.synchronize()
         if i:  # the first round warms up
             samples.append((time.perf_counter() - started) / 2)
     per_token = runner.model.config.kv_bytes_per_token(runner.model.dtype.itemsize)
-    return copy.num_tokens * per_token / statistics.median(samples)
+    return out.num_tokens * per_token / statistics.median(samples)
 
 
 def accelerator_label(runner: ModelRunner) -> str:

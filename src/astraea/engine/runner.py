@@ -136,7 +136,7 @@ class ModelRunner:
         """``execute`` without the sampling: the sampling jobs and their float32 logits."""
         if step == 0:
             try:
-                self.pool.apply(plan.swap_out, plan.swap_in)
+                self.pool.apply(plan.copies)
             except Exception as exc:
                 raise CopyError(f"the plan's KV copies failed: {exc}") from exc
         elif step >= plan.num_steps:
