@@ -206,11 +206,12 @@ def test_with_copy_engines_the_host_tier_extends_device_memory(
     assert serial.on_tool_call(j, kv(owned=500, waiting=memory_bound)) is KVAction.PRESERVE
 
 
-def test_with_copy_engines_prefetch_waits_while_memory_is_wanted():
+def test_with_copy_engines_contexts_come_back_at_admission_which_does_not_skip():
     policy = overlapped()
     j = job(tool=2.0)
     j.status, j.tool_started, j.kv_high_water = JobStatus.TOOL_WAIT, 0.0, 1000
     for _ in range(3):
         policy.predictor.observe_tool("tool", 2.0)
-    assert not policy.prefetch(j, kv(now=1.98, owned=950, waiting=True))  # admission swaps in
-    assert policy.prefetch(j, kv(now=1.98, owned=500, waiting=False))  # memory idles: ahead
+    assert not policy.prefetch(j, kv(now=1.98, owned=500, waiting=False))
+    assert policy.head_of_line_blocking
+    assert not bound().head_of_line_blocking  # serial copies: later calls may go first
