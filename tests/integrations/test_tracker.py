@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from astraea.core.admission import fit_first
 from astraea.core.job import JobStatus
 from astraea.core.policy import KVAction, KVContext, PolicyEnv
-from astraea.core.admission import fit_first
 from astraea.integrations.tracker import CallInfo, JobTracker, Pin, call_info
 from astraea.policies import make_policy
 from astraea.predict.service import ServiceTimeModel
