@@ -22,6 +22,12 @@ context survives if nobody needs its memory. Preserved contexts of idle jobs are
 each step against the same rule with the tool's remaining predicted time; a swapped
 context is brought back when its tool is predicted to return.
 
+With copy engines beside compute (``ServiceTimeModel.swap_stalls_batch`` False) the host
+tier is an extension of device memory: every tool call weighs preserve against swap (a swap
+then costs only the context's own blocks while they travel), contexts come back when their
+call is admitted (no prefetch), and admission stops at the first call that does not fit;
+measured in benchmarks/limit_gap.py (docs/results.md, section 0).
+
 Open parameters of the paper (queue count, quotas, aging threshold, watermark) are fields of
 ``AstraeaConfig`` with the defaults below; docs/results.md sweeps them.
 """
