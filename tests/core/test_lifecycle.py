@@ -142,3 +142,18 @@ def test_open_ended_spec_may_end_in_a_tool_and_a_trace_may_not() -> None:
     with pytest.raises(ValueError, match="last segment"):
         JobSpec("t", 0.0, "trace", (Segment(1, 1, TOOL),))
     assert JobSpec("t", 0.0, "served", (Segment(1, 1, TOOL),), open_ended=True).open_ended
+
+
+def test_a_refused_continuation_books_nothing() -> None:
+    from astraea.core import Policy, Scheduler, SchedulerConfig, StepResult
+
+    sched = Scheduler(SchedulerConfig(num_device_blocks=16), Policy())
+    sched.add_job(JobSpec("j", 0.0, "test", (Segment(10, 1, TOOL), Segment(6, 3))), 0.0)
+    plan = sched.schedule(0.0)
+    sched.update(plan, StepResult(0.1), 0.1)
+    job = sched.jobs["j"]
+    with pytest.raises(TransitionError, match="already knows"):
+        sched.on_tool_result("j", 2.0, Segment(5, 5))  # a trace job knows its next call
+    assert (job.status, job.total_tool_time, job.segment_index) == (JobStatus.TOOL_WAIT, 0.0, 0)
+    sched.on_tool_result("j", 2.0)
+    assert job.status is JobStatus.WAITING and job.total_tool_time == pytest.approx(1.9)

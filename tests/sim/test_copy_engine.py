@@ -135,3 +135,12 @@ def test_simulations_with_copy_engines_keep_every_invariant(policy: str) -> None
     )
     assert report.summary["jobs"] == 60
     assert report.result.counters.swapped_out_blocks > 0  # the copy engines were used
+
+
+def test_ending_a_job_whose_swap_out_never_ran_frees_its_blocks() -> None:
+    sched = overlapping()
+    sched.add_job(make_job("a", [(60, 4), (8, 2)]), 0.0)
+    run_to_tool(sched, "a", 0.0)  # its swap-out waits for the next plan
+    sched.end_job("a", 1.0)
+    assert sched.kv.num_free_device_blocks == 8
+    sched.check_integrity()

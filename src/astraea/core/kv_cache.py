@@ -258,9 +258,6 @@ class KVCacheManager:
         """Jobs whose KV is still being copied back to the device (read-only)."""
         return self._arriving
 
-    @property
-    def num_copies_in_flight(self) -> int:
-        return len(self._in_flight)
 
     # ---- invariants ----------------------------------------------------------------------------
     def check_integrity(self) -> None:

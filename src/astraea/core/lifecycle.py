@@ -86,18 +86,24 @@ def tool_returns(job: Job, now: float) -> None:
     job.total_tool_time += now - job.tool_started
 
 
-def resume(job: Job, now: float, call: Segment | None = None) -> None:
-    """TOOL_WAIT -> WAITING with the next call: ``call`` when it is known only now (an
-    open-ended job), else the next call the job already knows (a trace)."""
+def check_resume(job: Job, call: Segment | None = None) -> None:
+    """Raise if ``resume(job, _, call)`` would: callers check before the tool's return is
+    booked, so a refused continuation changes nothing."""
     if job.status is not TOOL_WAIT:
         raise _refuse(job, "resume", "TOOL_WAIT")
     known = len(job.segments) > job.segment_index + 1
-    if call is not None:
-        if known:
-            raise TransitionError(f"resume: job {job.job_id!r} already knows its next call")
-        job.segments.append(call)
-    elif not known:
+    if call is not None and known:
+        raise TransitionError(f"resume: job {job.job_id!r} already knows its next call")
+    if call is None and not known:
         raise TransitionError(f"resume: job {job.job_id!r} has no next call; pass it")
+
+
+def resume(job: Job, now: float, call: Segment | None = None) -> None:
+    """TOOL_WAIT -> WAITING with the next call: ``call`` when it is known only now (an
+    open-ended job), else the next call the job already knows (a trace)."""
+    check_resume(job, call)
+    if call is not None:
+        job.segments.append(call)
     job.segment_index += 1
     segment = job.segments[job.segment_index]
     job.num_output_tokens = 0

@@ -75,6 +75,7 @@ class Scheduler:
         """The job's tool returned: its next call (with the tool's output as input) is ready.
         ``next_call`` is that call when the job did not know it before (open-ended jobs)."""
         job = self.jobs[job_id]
+        lifecycle.check_resume(job, next_call)  # refuse before anything is booked
         lifecycle.tool_returns(job, now)
         self._store_state(job, self.policy.on_tool_return(job, now))
         lifecycle.resume(job, now, next_call)
@@ -100,7 +101,12 @@ class Scheduler:
             self.waiting.remove_many([job])
         lifecycle.end_early(job, now)
         self.idle.forget(job_id)
-        self._pending_copies = [c for c in self._pending_copies if c.job_id != job_id]
+        kept = [c for c in self._pending_copies if c.job_id != job_id]
+        if self.kv.deferred_copies:  # its swap-outs will never run: their blocks free now
+            for copy in self._pending_copies:
+                if copy.job_id == job_id:
+                    self.kv.copy_done(copy.order)
+        self._pending_copies = kept
         self.kv.free(job_id)
         self._num_unfinished -= 1
         self.policy.on_job_end(job)

@@ -207,8 +207,7 @@ class Engine(EngineCalls):
                     self._sample(jobs, logits, stopped, failed)
         except CopyError as exc:  # every job the plan moved or ran lost its KV
             broken, steps = exc, max(steps, 1)
-            copies = (*plan.swap_out, *plan.swap_in)
-            touched = [s.job_id for s in plan.seqs] + [c.job_id for c in copies]
+            touched = [s.job_id for s in plan.seqs] + [c.job_id for c in plan.copies]
             failed.update(dict.fromkeys(touched, exc))
         if broken is None and plan.seqs and all(s.job_id in failed for s in plan.seqs):
             broken = failed[plan.seqs[0].job_id]  # nothing survived: the step itself failed
