@@ -11,8 +11,8 @@ swap-out of a job whose swap-in is still on its way waits for that swap-in to la
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections import deque
 
 from astraea.core.kv_cache import BlockCopy, CopyDirection
 from astraea.sim.cost_model import CostProfile
@@ -23,7 +23,7 @@ class CopyEngines:
         self.profile = profile
         self.block_size = block_size
         self._free_at = {CopyDirection.OUT: -math.inf, CopyDirection.IN: -math.inf}
-        self._pending: deque[tuple[float, int]] = deque()  # (finish, order), finish-sorted
+        self._pending: list[tuple[float, int]] = []  # heap of (finish, order)
         self._landing: dict[str, float] = {}  # job -> finish of its latest swap-in
         self.busy_seconds = 0.0
 
@@ -39,16 +39,7 @@ class CopyEngines:
             self.busy_seconds += duration
             if copy.direction is CopyDirection.IN:
                 self._landing[copy.job_id] = finish
-            self._insert(finish, copy.order)
-
-    def _insert(self, finish: float, order: int) -> None:
-        pending = self._pending
-        if not pending or pending[-1][0] <= finish:
-            pending.append((finish, order))
-            return
-        items = sorted([*pending, (finish, order)])
-        pending.clear()
-        pending.extend(items)
+            heapq.heappush(self._pending, (finish, copy.order))
 
     @property
     def next_done(self) -> float:
@@ -60,5 +51,5 @@ class CopyEngines:
         done = []
         pending = self._pending
         while pending and pending[0][0] <= now:
-            done.append(pending.popleft()[1])
+            done.append(heapq.heappop(pending)[1])
         return tuple(done)
