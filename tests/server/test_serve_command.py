@@ -64,6 +64,10 @@ def test_flags_build_the_engine_and_the_app(monkeypatch, capsys, tiny_model, tok
     assert (settings.served_model_name, settings.max_queue, settings.job_ttl) == ("m", 5, 7.0)
     assert settings.api_key == "k"
     assert settings.allowed_origins == () and "127.0.0.1" in settings.allowed_hosts
+    assert settings.structured_close
+    code, _, err = run_cli([*args, "--no-structured-close"], capsys)
+    assert code == 0, err
+    assert not served["app"].state.service.config.structured_close
 
 
 def test_old_kv_flag_names_are_hidden_aliases(monkeypatch, capsys, tiny_model, tokenizer):

@@ -107,6 +107,15 @@ def serve_command(
     tool_call_parser: Annotated[
         str, typer.Option(help="Format of tool calls in the model's text: hermes.")
     ] = "hermes",
+    no_structured_close: Annotated[
+        bool,
+        typer.Option(
+            "--no-structured-close",
+            help="Cut structured outputs (JSON schemas, forced tool calls) wherever max_tokens "
+            "falls, as vLLM does, instead of ending them with their grammar's shortest "
+            "completion inside max_tokens so that they parse (docs/server.md).",
+        ),
+    ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the model over the OpenAI API, scheduled as agent jobs (docs/server.md)."""
@@ -169,6 +178,7 @@ def serve_command(
         default_max_tokens=default_max_tokens,
         chat_template=template,
         tool_call_parser=tool_call_parser,
+        structured_close=not no_structured_close,
     )
     typer.echo(f"loading {path} ...", err=True)
     engine = Engine(

@@ -24,6 +24,9 @@ class ServerConfig:
     allowed_hosts: tuple[str, ...] | None = LOOPBACK_NAMES
     chat_template: str | None = None  # Jinja text overriding the model's own template
     tool_call_parser: str = "hermes"  # how tool calls are written (and parsed)
+    # structured answers end with their grammar's completion inside max_tokens
+    # (server/closing.py); False: cut wherever max_tokens falls, as vLLM does
+    structured_close: bool = True
 
     def __post_init__(self) -> None:
         if not self.served_model_name:

@@ -58,7 +58,9 @@ class Service:
             engine.runner.model.config.max_position, sched.num_device_blocks * sched.block_size
         )
         self.vocab_size = engine.runner.model.config.vocab_size
-        self.grammars = Grammars(self.tokenizer, self.vocab_size, engine.eos_token_ids)
+        self.grammars = Grammars(
+            self.tokenizer, self.vocab_size, engine.eos_token_ids, config.structured_close
+        )
         self.table = JobTable(config.job_ttl)
         self.metrics = ServerMetrics(config.served_model_name, self.max_context)
         self.admission = Admission(config.max_queue, config.retry_after)
@@ -277,7 +279,7 @@ class Service:
                 prompt_ids=tuple(context[0]) + tuple(context[1]) if rep != 1.0 else (),
                 logit_bias=logit_bias(req, self.vocab_size),
                 logprobs=logprobs_count(req),
-                grammar=grammar,
+                grammar=None if grammar is None else grammar.bounded(limit),
             )
         except ValueError as exc:
             raise APIError(400, str(exc), code="invalid_value") from None

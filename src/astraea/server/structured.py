@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from astraea.engine.logits import mask_row
+from astraea.server.closing import Budget, Closer
 from astraea.server.errors import APIError
 
 try:  # an optional dependency (the `server` extra installs it)
@@ -37,11 +38,17 @@ def available() -> bool:
 
 
 class LLGuidanceMatcher:
-    """One call's grammar state (``engine.sampling.TokenMatcher``)."""
+    """One call's grammar state (``engine.sampling.TokenMatcher``); with a ``Budget`` it
+    ends the answer with the grammar's completion before ``max_tokens`` (server/closing.py)."""
 
-    def __init__(self, matcher: Any, words: int) -> None:
-        self.matcher = matcher
+    def __init__(self, matcher: Any, words: int, budget: Budget | None = None) -> None:
+        self.matcher, self.budget = matcher, budget
         self.bitmask = torch.empty(words, dtype=torch.int32)
+
+    @property
+    def closed(self) -> bool:
+        """The answer was ended by its budget with a completion the model did not choose."""
+        return self.budget is not None and self.budget.closed
 
     def mask(self, row: torch.Tensor) -> None:
         bitmask = self.bitmask
@@ -49,32 +56,68 @@ class LLGuidanceMatcher:
         if self.matcher.is_error():
             raise ValueError(f"grammar error: {self.matcher.get_error()}")
         mask_row(row, bitmask)
+        if self.budget is not None:
+            self.budget.restrict(self.matcher, row)
 
     def accept(self, token: int) -> None:
         if not self.matcher.consume_token(token):
             raise ValueError(f"the grammar refused token {token}: {self.matcher.get_error()}")
+        if self.budget is not None:
+            self.budget.accepted(token)
 
 
 class LLGuidanceGrammar:
-    """A checked grammar (``engine.sampling.Grammar``): a fresh matcher per call."""
+    """A checked grammar (``engine.sampling.Grammar``): a fresh matcher per call.
+    ``bounded(max_tokens)`` is the same grammar for one call that must end inside that
+    budget (``closer`` set: the server's ``--structured-close``)."""
 
-    def __init__(self, tokenizer: Any, grammar: str, words: int) -> None:
+    def __init__(
+        self,
+        tokenizer: Any,
+        grammar: str,
+        words: int,
+        closer: Closer | None = None,
+        max_tokens: int | None = None,
+    ) -> None:
         self.tokenizer, self.grammar, self.words = tokenizer, grammar, words
+        self.closer, self.max_tokens = closer, max_tokens
+        self.made: LLGuidanceMatcher | None = None  # the last matcher made (one per call)
+
+    def bounded(self, max_tokens: int) -> LLGuidanceGrammar:
+        return LLGuidanceGrammar(self.tokenizer, self.grammar, self.words, self.closer, max_tokens)
+
+    @property
+    def closed(self) -> bool:
+        return self.made is not None and self.made.closed
 
     def matcher(self) -> LLGuidanceMatcher:
         matcher = llguidance.LLMatcher(self.tokenizer, self.grammar, log_level=0)
         if matcher.is_error():
             raise ValueError(f"grammar error: {matcher.get_error()}")
-        return LLGuidanceMatcher(matcher, self.words)
+        budget = None
+        if self.closer is not None and self.max_tokens is not None:
+            budget = Budget(self.closer, self.max_tokens)
+        self.made = LLGuidanceMatcher(matcher, self.words, budget)
+        return self.made
 
 
 class Grammars:
     """Compiles request constraints against the served model's tokenizer (built on first use:
     about half a second for a 49k vocabulary)."""
 
-    def __init__(self, tokenizer: Any, vocab_size: int, eos_ids: Sequence[int]) -> None:
+    def __init__(
+        self, tokenizer: Any, vocab_size: int, eos_ids: Sequence[int], close: bool = True
+    ) -> None:
         self._source, self.vocab_size, self.eos_ids = tokenizer, vocab_size, sorted(eos_ids)
+        self.close = close  # answers end with the grammar's completion inside max_tokens
         self._tokenizer: Any = None
+        self._closer: Closer | None = None
+
+    @property
+    def closer(self) -> Closer | None:
+        if self.close and self._closer is None:
+            self._closer = Closer(self.tokenizer, self.eos_ids)
+        return self._closer
 
     @property
     def tokenizer(self) -> Any:
@@ -96,7 +139,7 @@ class Grammars:
         error = llguidance.LLMatcher.validate_grammar(grammar, self.tokenizer)
         if error:
             raise APIError(400, f"invalid {param}: {error}", param=param, code="invalid_value")
-        return LLGuidanceGrammar(self.tokenizer, grammar, (self.vocab_size + 31) // 32)
+        return LLGuidanceGrammar(self.tokenizer, grammar, (self.vocab_size + 31) // 32, self.closer)
 
     # ---- the grammars ----------------------------------------------------------------------
     def json_schema(self, schema: dict[str, Any] | bool, param: str) -> LLGuidanceGrammar:

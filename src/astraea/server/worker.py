@@ -10,6 +10,7 @@ call at the next step boundary and its KV is freed then, not when it would have 
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import logging
 import queue
 import threading
@@ -262,6 +263,8 @@ class EngineWorker:
     def _conclude(self, active: Active, output: Any) -> None:
         call, engine = active.call, self.engine
         job = engine.scheduler.jobs.get(call.job_id)
+        if getattr(active.request.matcher, "closed", False):  # its budget ended it
+            output = dataclasses.replace(output, finish_reason="length")
         try:
             verdict = call.conclude(output)
         except Exception:
