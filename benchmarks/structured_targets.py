@@ -8,7 +8,9 @@ against a real ``astraea serve`` process (issue 14's targets).
 
 Greedy decoding (temperature 0), as agents usually run, once with no other option and once
 with vLLM's ``repetition_penalty`` (``--repetition-penalty``): a 135M model left alone
-loops inside a string or an array until ``max_tokens``, which no grammar can prevent.
+loops inside a string or an array until ``max_tokens``, which no grammar can prevent; the
+server ends such answers inside their budget (docs/server.md, "Ending inside max_tokens"),
+and ``ended_by_budget`` counts them (``finish_reason: length``).
 
     python benchmarks/structured_targets.py [--port 8431] [--concurrency 4] \
         [--repetition-penalty 1.3]
@@ -166,6 +168,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "content": content,
                 "valid": ok,
                 "error": why,
+                "finish_reason": r.choices[0].finish_reason,
                 "tokens": r.usage.completion_tokens,
             }
 
@@ -217,12 +220,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "json_schema": {
                     "valid": sum(p["valid"] for p in people),
                     "of": len(people),
+                    "ended_by_budget": sum(p["finish_reason"] == "length" for p in people),
                     "seconds": round(t1 - t0, 1),
                     "answers": people,
                 },
                 "tool_choice_required": {
                     "valid": sum(t["valid"] for t in tools),
                     "of": len(tools),
+                    "at_max_tokens": sum(t["tokens"] >= 80 for t in tools),
                     "seconds": round(t2 - t1, 1),
                     "answers": tools,
                 },
