@@ -45,3 +45,15 @@ def test_readme_command_parses(line):
             rest = rest[: rest.index("--")]
         with contextlib.suppress(click.exceptions.Exit):
             command.make_context(name, rest, parent=ctx)
+
+
+def test_case_only_short_names_are_hidden(capsys):
+    """``-p`` (--profile) and ``-P`` (--policy) differ only in case: help shows the long
+    names only, and the README line that still uses ``-p`` keeps working through the hidden
+    alias (``options.HIDDEN_SHORT``)."""
+    from tests.fakes import run_cli
+
+    code, out, _ = run_cli(["simulate", "--help"], capsys)
+    assert code == 0 and "--profile" in out and " -p " not in out
+    code, out, err = run_cli(["simulate", "-w", "infercept", "-n", "3", "-p", "nope"], capsys)
+    assert code == 2 and "unknown cost profile" in err

@@ -125,3 +125,13 @@ def test_bad_flags_exit_2(capsys):
     assert code == 2 and "KEY=VALUE" in err
     code, _, err = run_cli(["serve", "--policy", "astraea", "--policy-param", "bogus=1"], capsys)
     assert code == 2 and "bogus" in err
+
+
+def test_policy_short_name_is_a_hidden_alias(monkeypatch, capsys, tiny_model, tokenizer):
+    """``-P`` (easy to mix up with ``-p``, once --profile) still works but is not shown."""
+    built, _ = fake_serve(monkeypatch, tiny_model, tokenizer)
+    code, _, err = run_cli(["serve", "--model", "m.gguf", "-P", "vllm-fcfs"], capsys)
+    assert code == 0, err
+    assert built["policy"].name == "vllm-fcfs"
+    code, out, _ = run_cli(["serve", "--help"], capsys)
+    assert "--policy" in out and "-P " not in out

@@ -52,9 +52,13 @@ SeedOpt = Annotated[int, typer.Option("--seed", "-s", help="Seed of the workload
 ProfileOpt = Annotated[
     str,
     typer.Option(
-        "--profile", "-p", help="Cost profile name (see `astraea list`) or a profile JSON file."
+        "--profile", help="Cost profile name (see `astraea list`) or a profile JSON file."
     ),
 ]
+# Short names that differed only in case (-P policy, -p profile) and were easy to mix up:
+# help shows the long names only; these keep working, hidden, in commands that have the
+# long option (``aliased``).
+HIDDEN_SHORT = {"-P": "--policy", "-p": "--profile"}
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the aggregates as JSON here.")]
 PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write a PNG figure here.")]
 
@@ -107,17 +111,21 @@ def command_line() -> str:
 def aliased(aliases: dict[str, str]) -> type[TyperCommand]:
     """A command class that accepts old option names (``{"--old": "--new"}``, also as
     ``--old=VALUE``) as hidden aliases: they are renamed before parsing, so help lists only
-    the new, vLLM-aligned names while scripts written for the old ones keep working."""
+    the new, vLLM-aligned names while scripts written for the old ones keep working. The
+    ``HIDDEN_SHORT`` names are aliases too wherever the command has their long option."""
 
     class Aliased(TyperCommand):
         def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+            names = {o for p in self.params for o in getattr(p, "opts", ())}
+            shorts = {s: long for s, long in HIDDEN_SHORT.items() if long in names}
+            aliases_here = {**{s: x for s, x in shorts.items() if s not in names}, **aliases}
             renamed, passthrough = [], False
             for arg in args:
                 name, eq, value = arg.partition("=")
                 if arg == "--":
                     passthrough = True
-                if not passthrough and name in aliases:
-                    arg = aliases[name] + eq + value
+                if not passthrough and name in aliases_here:
+                    arg = aliases_here[name] + eq + value
                 renamed.append(arg)
             return super().parse_args(ctx, renamed)
 

@@ -41,8 +41,11 @@ def serve_command(
         str | None, typer.Option(help="Model name clients must send (default: the file's).")
     ] = None,
     policy: Annotated[
-        str, typer.Option("--policy", "-P", help="Scheduling policy (see `astraea list`).")
+        str, typer.Option("--policy", help="Scheduling policy (see `astraea list`).")
     ] = "astraea",
+    policy_short: Annotated[
+        str | None, typer.Option("-P", hidden=True, help="Old short name of --policy.")
+    ] = None,
     policy_param: Annotated[
         list[str], typer.Option(help="Policy setting KEY=VALUE (repeatable), e.g. watermark=0.9.")
     ] = [],  # noqa: B006 (typer reads the default)
@@ -144,6 +147,7 @@ def serve_command(
     from astraea.policies import make_policy
 
     try:
+        policy = policy_short or policy
         chosen = make_policy(policy, **_policy_params(policy_param))
     except TypeError as exc:  # a setting the policy does not have
         raise ValueError(f"--policy-param: {exc}") from exc
