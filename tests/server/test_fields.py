@@ -57,6 +57,24 @@ REFUSED = [  # (path, extra fields, param named in the 400)
     (CHAT, {"store": True}, "store"),
     (CHAT, {"tool_choice": "required"}, None),  # no tools
     (CHAT, {"response_format": {"type": "xml"}}, "response_format.type"),
+    (CHAT, {"response_format": {"type": "structural_tag", "format": {}}}, "response_format.format"),
+    (CHAT, {"response_format": {"type": "structural_tag"}}, "response_format"),  # no structures
+    (
+        CHAT,
+        {
+            "response_format": {
+                "type": "structural_tag",
+                "structures": [{"begin": "<f>", "schema": {}, "end": "</f>"}],
+                "triggers": ["<g"],
+            }
+        },
+        "response_format.structures.0.begin",
+    ),
+    (
+        COMPLETIONS,
+        {"structured_outputs": {"structural_tag": "{not json"}},
+        "structured_outputs.structural_tag",
+    ),
     (CHAT, {"response_format": {"type": "json_schema"}}, None),  # no schema
     (CHAT, {"response_format": {"type": "json_object"}, "guided_regex": "a+"}, None),
     (CHAT, {"response_format": {"type": "json_object"}, "min_tokens": 1}, "min_tokens"),

@@ -110,6 +110,33 @@ def test_response_format_and_parse(serve):
     server.wait_for(idle)
 
 
+def test_structural_tag(serve):
+    """vLLM's structural tag: text is free until a trigger, then the structure it begins
+    (JSON valid for its schema, then its end); as response_format or structured_outputs."""
+    server = serve()
+    api = server.openai()
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    tag = {
+        "type": "structural_tag",
+        "structures": [{"begin": "<function=get_weather>", "schema": schema, "end": "</function>"}],
+        "triggers": ["<function="],
+    }
+    # the scripted model calls with a wrong argument name; the grammar writes "city"
+    script = 'say:Let me check. <function=get_weather>{"town": "Oslo"}</function>'
+    out = api.chat.completions.create(model=MODEL, messages=user(script), response_format=tag)
+    content = out.choices[0].message.content
+    head, _, rest = content.partition("<function=get_weather>")
+    assert head == "Let me check. " and rest.endswith("</function>")
+    assert set(json.loads(rest[: -len("</function>")])) == {"city"}
+    plain = api.completions.create(
+        model=MODEL,
+        prompt=scripted("no call here"),
+        extra_body={"structured_outputs": {"structural_tag": json.dumps(tag)}},
+    )
+    assert plain.choices[0].text == "no call here"
+    server.wait_for(idle)
+
+
 def test_required_tool_call_by_grammar_whole_and_streamed(serve):
     server = serve()
     api = server.openai()

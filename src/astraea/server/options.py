@@ -12,7 +12,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from astraea.server.errors import APIError
-from astraea.server.protocol import ChatCompletionRequest, CompletionRequest, _Generation
+from astraea.server.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    ResponseFormat,
+    _Generation,
+)
 from astraea.server.structured import Grammars, LLGuidanceGrammar
 
 # chat fields for features this server does not have: any value but null is a 400
@@ -36,7 +41,14 @@ def unsupported(field: str, what: str) -> APIError:
 def refuse_unsupported(req: _Generation) -> None:
     """400 for every field set that asks for something this server cannot do."""
     if req.n is not None and req.n > 1:
-        raise unsupported("n", "more than one choice per request (send n requests)")
+        # Each choice would be a job of its own that prefills the whole prompt again (KV is
+        # shared only within a job here, vLLM's n shares it through its prefix cache), and a
+        # job continues from one answer: n requests cost the same and say what they mean.
+        raise unsupported(
+            "n",
+            "more than one choice per request (send n requests: each choice would prefill "
+            "the prompt anew, as this engine shares KV only within a job)",
+        )
     if isinstance(req, ChatCompletionRequest):
         for field, what in _REFUSED_CHAT.items():
             if getattr(req, field) is not None:
@@ -81,6 +93,8 @@ def content_constraint(req: _Generation, grammars: Grammars) -> LLGuidanceGramma
     elif fmt is not None and fmt.type == "json_schema":
         assert fmt.json_schema is not None
         found.append(("response_format", "json", fmt.json_schema.schema_ or {}))
+    elif fmt is not None and fmt.type == "structural_tag":
+        found.append(("response_format", "structural_tag", fmt))
     so = req.structured_outputs
     if so is not None:
         given = so.given()
@@ -105,6 +119,9 @@ def content_constraint(req: _Generation, grammars: Grammars) -> LLGuidanceGramma
         return grammars.regex(value, param)
     if kind == "choice":
         return grammars.choice(value, param)
+    if kind == "structural_tag":
+        fmt = _structural_tag(value, param)
+        return grammars.structural_tag(fmt.structures, fmt.triggers, param)
     return grammars.lark(value, param)
 
 
@@ -133,6 +150,39 @@ def _schema(value: Any, param: str) -> dict[str, Any] | bool:
     if not isinstance(value, dict | bool):
         raise APIError(
             400, f"{param}: a JSON schema is an object", param=param, code="invalid_value"
+        )
+    return value
+
+
+def _structural_tag(value: Any, param: str) -> ResponseFormat:
+    """vLLM's structural tag (``{"type": "structural_tag", "structures": [...], "triggers":
+    [...]}``), given as an object (``response_format``) or as JSON text
+    (``structured_outputs.structural_tag``); xgrammar's newer ``format`` form is refused."""
+    if isinstance(value, str):
+        try:
+            value = ResponseFormat.model_validate_json(value)
+        except ValueError as exc:
+            first = exc.errors()[0] if hasattr(exc, "errors") else {"msg": str(exc)}
+            raise APIError(
+                400,
+                f"{param}: not a structural tag: {first.get('msg')}",
+                param=param,
+                code="invalid_value",
+            ) from None
+    if value.type != "structural_tag":
+        raise APIError(
+            400, f"{param}: type must be structural_tag", param=param, code="invalid_value"
+        )
+    if value.format is not None:
+        raise unsupported(
+            f"{param}.format", "the structural tag 'format' form (use structures and triggers)"
+        )
+    if not value.structures or not value.triggers:
+        raise APIError(
+            400,
+            f"{param}: a structural tag needs structures and triggers",
+            param=param,
+            code="invalid_value",
         )
     return value
 

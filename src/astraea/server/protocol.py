@@ -90,9 +90,24 @@ class JSONSchemaFormat(_Request):
     strict: bool | None = None  # the grammar enforces the schema either way
 
 
+class TagStructure(_Request):
+    """One of vLLM's ``structural_tag`` structures: ``begin``, JSON valid for ``schema``,
+    ``end``."""
+
+    begin: Annotated[str, Field(min_length=1)]
+    schema_: dict[str, Any] | bool = Field(alias="schema")
+    end: str = ""
+
+
 class ResponseFormat(_Request):
-    type: Literal["text", "json_object", "json_schema"]
+    type: Literal["text", "json_object", "json_schema", "structural_tag"]
     json_schema: JSONSchemaFormat | None = None
+    # vLLM's structural_tag: free text in which each trigger starts one of the structures
+    structures: Annotated[list[TagStructure], Field(min_length=1)] | None = None
+    triggers: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] | None = (
+        None
+    )
+    format: Any = None  # xgrammar's newer structural tag format: refused (options.py)
 
     @model_validator(mode="after")
     def _schema_given(self) -> ResponseFormat:
@@ -109,9 +124,11 @@ class StructuredOutputs(_Request):
     choice: Annotated[list[str], Field(min_length=1)] | None = None
     grammar: str | None = None
     json_object: bool | None = None
+    structural_tag: str | None = None  # a response_format structural_tag object, as JSON
 
     def given(self) -> list[str]:
-        return [k for k in ("json_", "regex", "choice", "grammar") if getattr(self, k)] + (
+        kinds = ("json_", "regex", "choice", "grammar", "structural_tag")
+        return [k for k in kinds if getattr(self, k)] + (
             ["json_object"] if self.json_object else []
         )
 

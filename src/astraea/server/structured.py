@@ -162,6 +162,41 @@ class Grammars:
             ) from None
         return self.compile(lark_grammar(converted), param)
 
+    def structural_tag(
+        self, structures: Sequence[Any], triggers: Sequence[str], param: str
+    ) -> LLGuidanceGrammar:
+        """vLLM's structural tag: free text in which a trigger starts the structure whose
+        ``begin`` it opens, then JSON valid for its schema, then its ``end``."""
+        if llguidance is None:
+            self.compile("", param)  # the 400 for a missing library
+        tags = []
+        for i, s in enumerate(structures):
+            trigger = max((t for t in triggers if s.begin.startswith(t)), key=len, default=None)
+            if trigger is None:
+                raise APIError(
+                    400,
+                    f"{param}: structures.{i}.begin {s.begin!r} starts with none of the triggers",
+                    param=f"{param}.structures.{i}.begin",
+                    code="invalid_value",
+                )
+            schema = _styled(closed(s.schema_))
+            tags.append(
+                llguidance.StructTag(trigger=trigger, begin=s.begin, grammar=schema, end=s.end)
+            )
+        # a trigger written <...> is one special token only if the vocabulary has it as one
+        special = all(self._special(t) for t in triggers if t.startswith("<") and t.endswith(">"))
+        try:
+            text = llguidance.StructTag.to_grammar(tags, assume_special=special)
+        except (AssertionError, ValueError) as exc:
+            raise APIError(
+                400, f"invalid {param}: {exc}", param=param, code="invalid_value"
+            ) from None
+        return self.compile(lark_grammar(text), param)
+
+    def _special(self, text: str) -> bool:
+        ids = self.tokenizer.tokenize_str(text)
+        return len(ids) == 1 and self.tokenizer.is_special_token(ids[0])
+
     def tool_calls(self, tools: Sequence[Any], parallel: bool, param: str) -> LLGuidanceGrammar:
         """``tool_choice: "required"``: after the prompt's ``<tool_call>\\n``, one call (or
         several, ``parallel``) of any of ``tools`` with arguments valid for its schema."""
@@ -182,13 +217,17 @@ def lark_grammar(text: str) -> str:
 
 
 def _json(schema: dict[str, Any] | bool) -> str:
-    """A ``%json`` rule body with our JSON style (the schema's own ``x-guidance`` wins)."""
+    """A ``%json`` rule body with our JSON style."""
+    return "%json " + json.dumps(_styled(schema))
+
+
+def _styled(schema: dict[str, Any] | bool) -> dict[str, Any]:
+    """``schema`` with our JSON style (the schema's own ``x-guidance`` wins)."""
     if schema is True or schema == {}:
         schema = {}
     elif schema is False:
         raise APIError(400, "a schema of false allows nothing", code="invalid_value")
-    styled = {**schema, "x-guidance": {**JSON_STYLE, **schema.get("x-guidance", {})}}
-    return "%json " + json.dumps(styled)
+    return {**schema, "x-guidance": {**JSON_STYLE, **schema.get("x-guidance", {})}}
 
 
 def _parameters(function: Any) -> dict[str, Any]:
