@@ -54,6 +54,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--decode-steps", type=int, default=6)
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--no-serve", action="store_true")
+    p.add_argument("--note", default="", help="recorded in the JSON (why these rounds, ...)")
     p.add_argument("--vllm-python", type=Path, default=ROOT / ".venv-vllm" / "bin" / "python")
     p.add_argument("--hf-dir", type=Path, default=ROOT / ".cache" / "smollm2-hf-fp32")
     args = p.parse_args()
@@ -217,6 +218,7 @@ def main() -> None:
     from astraea.engine import load_checkpoint
 
     ensure_hf_dir(args.hf_dir)
+    started, load_start = time.perf_counter(), os.getloadavg()
     checkpoint = load_checkpoint()
     ours = Ours(checkpoint)
     vllm = VLLMCases(args.vllm_python, args.hf_dir, args.threads, LIMITS)
@@ -238,6 +240,9 @@ def main() -> None:
         "vllm": vllm.ready,
         "limits": LIMITS,
         "threads": args.threads,
+        "rounds": {"cases": args.rounds, "cases_one_core_busy": args.busy_rounds}
+        | {"serve": 0 if args.no_serve else args.serve_rounds, "serve_jobs": args.jobs},
+        "note": args.note,
         "cases": summarise(quiet, TARGETS["case"]),
         "cases_one_core_busy": summarise(busy, TARGETS["case_busy"]),
         "case_rounds": quiet,
@@ -245,6 +250,8 @@ def main() -> None:
     }
     if not args.no_serve:
         payload["serve"] = serve_rounds(args, checkpoint, TARGETS)
+    payload["load_avg"] = {"start": load_start, "end": os.getloadavg()}
+    payload["wall_s"] = time.perf_counter() - started
     for title in ("cases", "cases_one_core_busy"):
         print(title)
         for name, c in payload[title].items():

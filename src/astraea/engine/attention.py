@@ -21,11 +21,15 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+# Query rows per SDPA call in a prompt's first chunk (see ``causal_rows``).
+CAUSAL_BLOCK = 128
+
 
 @dataclass
 class PrefillChunk:
     """``num_tokens`` query rows from ``start``; attends to its context through the cache
-    (``context_slots``, ``mask``) or, for a prompt's first chunk, to itself causally."""
+    (``context_slots``, ``mask``) or, for a prompt's first chunk, to itself causally (then
+    ``mask``, if set, is the chunk's lower-triangular mask for ``causal_rows``)."""
 
     start: int
     num_tokens: int
@@ -86,6 +90,9 @@ def paged_attention(
         qc = q[s : s + t].transpose(0, 1).unsqueeze(0)
         if chunk.context_slots is None:
             ctx = kv[s : s + t].transpose(0, 1).unsqueeze(0)
+            if chunk.mask is not None:
+                parts.append(causal_rows(qc, ctx, kv_heads, chunk.mask, 0, t))
+                continue
             out = F.scaled_dot_product_attention(
                 qc, ctx[:, :kv_heads], ctx[:, kv_heads:], is_causal=True, enable_gqa=True
             )
@@ -96,3 +103,28 @@ def paged_attention(
             )
         parts.append(out[0].transpose(0, 1).reshape(t, heads * head_dim))
     return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+def causal_rows(
+    q: torch.Tensor, ctx: torch.Tensor, kv_heads: int, tril: torch.Tensor, start: int, end: int
+) -> torch.Tensor:
+    """Causal self-attention of query rows ``[start, end)`` of a prompt's first chunk
+    (``q``: [1, heads, t, head_dim]; ``ctx``: [1, 2 * kv_heads, t, head_dim], K then V),
+    ``CAUSAL_BLOCK`` rows per SDPA call: block ``[s, e)`` attends to keys ``[0, e)`` only.
+    SDPA's CPU flash kernel splits the keys of a 512-token prompt into one 512-wide block,
+    so ``is_causal`` computes every score and masks half of them; per block only the
+    diagonal block is masked (~62% of the scores at 512 tokens; measured ~25% less attention
+    time). Returns [end - start, heads * head_dim]."""
+    heads, head_dim = q.shape[1], q.shape[3]
+    out = q.new_empty(end - start, heads, head_dim)
+    for s in range(start, end, CAUSAL_BLOCK):
+        e = min(end, s + CAUSAL_BLOCK)
+        block = F.scaled_dot_product_attention(
+            q[:, :, s:e],
+            ctx[:, :kv_heads, :e],
+            ctx[:, kv_heads:, :e],
+            attn_mask=tril[s:e, :e],
+            enable_gqa=True,
+        )
+        out[s - start : e - start] = block[0].transpose(0, 1)
+    return out.view(end - start, heads * head_dim)

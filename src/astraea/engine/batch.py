@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from astraea.core.plan import ScheduledSeq
-from astraea.engine.attention import AttentionMeta, DecodeGroup, PrefillChunk
+from astraea.engine.attention import CAUSAL_BLOCK, AttentionMeta, DecodeGroup, PrefillChunk
 
 
 @dataclass
@@ -125,7 +125,10 @@ def _chunk(
     start: int, before: int, n: int, slots: torch.Tensor, device: str | torch.device
 ) -> PrefillChunk:
     if before == 0:  # a prompt's first chunk: attends to itself, no cache read needed
-        return PrefillChunk(start, n)
+        if n <= CAUSAL_BLOCK:
+            return PrefillChunk(start, n)
+        tril = torch.ones(n, n, dtype=torch.bool).tril_()
+        return PrefillChunk(start, n, mask=tril.to(device))
     kv_len = before + n
     mask = torch.arange(kv_len)[None, :] <= torch.arange(before, kv_len)[:, None]
     return PrefillChunk(start, n, slots.to(device), mask.to(device))

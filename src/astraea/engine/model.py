@@ -82,7 +82,10 @@ class DecoderLayer(nn.Module):
         kv = qkv[:, heads:]
         write_kv(layer_cache, kv, meta.slot_mapping)
         attn = paged_attention(qkv[:, :heads], kv, layer_cache, meta)
-        x = x + F.linear(attn, self.o_weight)
+        return self.mlp_residual(x + F.linear(attn, self.o_weight))
+
+    def mlp_residual(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` plus the MLP of its post-attention norm."""
         h = rms_norm(x, self.post_norm, self.eps)
         gate, up = F.linear(h, self.gate_up_weight).chunk(2, dim=-1)
         return x + F.linear(F.silu(gate) * up, self.down_weight)

@@ -22,11 +22,15 @@ from astraea.engine.batch import StepBatch, build_batch
 from astraea.engine.config import EngineConfig
 from astraea.engine.kv_pool import KVPool
 from astraea.engine.model import LlamaModel
+from astraea.engine.split import RowSplit
 from astraea.engine.threads import ThreadGovernor
 from astraea.engine.weights import Checkpoint, load_checkpoint
 
 # (logits [rows, vocab] float32, job id per row) -> token id per row
 Sampler = Callable[[torch.Tensor, Sequence[str]], list[int]]
+
+# A lone first chunk of at least this many rows may be split by rows (split.py).
+SPLIT_MIN_ROWS = 256
 
 _DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32, "float16": torch.float16}
 
@@ -95,6 +99,11 @@ class ModelRunner:
         self.device = torch.device(config.device)
         self.pool = KVPool(model.config, config, model.dtype, self.device)
         self.sampler = sampler
+        self._row_split: RowSplit | None = None
+        # Split a lone first chunk by rows (split.py): "contended" (while the governor has
+        # shrunk the team), "always" or "never"; from ``split_min_rows`` rows on.
+        self.split_prefill = "contended"
+        self.split_min_rows = SPLIT_MIN_ROWS
         self.forward_seconds = 0.0  # wall time inside model forward passes, all steps
 
     @classmethod
@@ -165,10 +174,38 @@ class ModelRunner:
 
     @torch.inference_mode()  # thread-local: entered on whichever thread runs the pass
     def _run(self, batch: StepBatch, threads: int | None = None) -> torch.Tensor:
-        self.threads.apply(threads)
+        team = self.threads.apply(threads)
         max_pos = self.model.config.max_position
         if batch.num_rows and int(batch.positions.max()) >= max_pos:
             raise ValueError(f"position beyond the model's maximum ({max_pos})")
+        if threads is None and self._splits(batch, team):
+            if self._row_split is None:
+                self._row_split = RowSplit(self.threads.max_threads)
+            [chunk] = batch.meta.prefills
+            assert chunk.mask is not None
+            hidden = self._row_split.forward(
+                self.model,
+                batch.input_ids,
+                batch.positions,
+                self.pool.device_cache,
+                batch.meta.slot_mapping,
+                chunk.mask,
+            )
+            return self.model.logits(hidden.index_select(0, batch.sample_rows))
         return self.model(
             batch.input_ids, batch.positions, self.pool.device_cache, batch.meta, batch.sample_rows
         )
+
+    def _splits(self, batch: StepBatch, team: int) -> bool:
+        """Whether this pass is a lone prompt's first chunk to split by rows (split.py)."""
+        meta = batch.meta
+        if self.split_prefill == "never" or self.device.type != "cpu":
+            return False
+        if self.threads.max_threads < 2 or meta.num_decode or len(meta.prefills) != 1:
+            return False
+        chunk = meta.prefills[0]
+        if chunk.context_slots is not None or chunk.mask is None:
+            return False
+        if batch.num_rows < self.split_min_rows:
+            return False
+        return self.split_prefill == "always" or team < self.threads.max_threads
