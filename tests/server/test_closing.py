@@ -73,6 +73,33 @@ def test_shortest_completion_of_a_tool_call(grammars):
     assert text_of(grammars, path) == '"}}\n</tool_call>'
 
 
+def test_parallel_tool_calls_are_not_closed_once_whole(grammars):
+    """After a whole call, a later one the budget would cut is left to the parser (which
+    drops it) rather than finished by the closer; a first call is still closed."""
+    from types import SimpleNamespace as NS
+
+    params = {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}
+    tools = [NS(function=NS(name="s", parameters=params))]
+    one = '{"name": "s", "arguments": {"q": "a"}}\n</tool_call>'
+    second = one + '\n<tool_call>\n{"name": "s", "arguments": {"q": "'
+    first = '{"name": "s", "arguments": {"q": "'
+    for parallel, text, closes in (
+        (True, second, False),
+        (True, first, True),
+        (False, first, True),
+    ):
+        grammar = grammars.tool_calls(tools, parallel, "tool_choice")
+        ids = grammars.tokenizer.tokenize_str(text)
+        end = len('"}}\n</tool_call>') + 1  # the completion, EOS: not one token to spare
+        matcher = grammar.bounded(len(ids) + end).matcher()
+        for token in ids:
+            matcher.accept(token)
+        row = torch.zeros(258)
+        row[ord("a")] = 5.0
+        matcher.mask(row)
+        assert (row[ord("a")] == -math.inf) == closes, text
+
+
 def test_no_completion_within_the_limit(grammars):
     matcher = grammars.regex("[a-z]+@[a-z]+[.]com", "r").matcher().matcher
     ids = grammars.tokenizer.tokenize_str("abc")

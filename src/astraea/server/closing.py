@@ -153,13 +153,17 @@ class Closer:
 class Budget:
     """One call's closing state: its token budget and the completion being written."""
 
-    __slots__ = ("closed", "closer", "max_tokens", "plan", "tokens")
+    __slots__ = ("closed", "closer", "max_tokens", "plan", "tokens", "until_whole", "whole")
 
-    def __init__(self, closer: Closer, max_tokens: int) -> None:
+    def __init__(self, closer: Closer, max_tokens: int, until_whole: bool = False) -> None:
         self.closer, self.max_tokens = closer, max_tokens
         self.tokens: list[int] = []  # accepted so far
         self.plan: list[int] = []  # the completion being written
         self.closed = False  # the budget overrode the model's own (arg-max) choice
+        # stop closing once the answer has been whole (parallel tool calls: a call the
+        # budget cuts after whole ones is dropped by the parser, better than one finished
+        # by the closer)
+        self.until_whole, self.whole = until_whole, False
 
     def restrict(self, matcher: Any, row: torch.Tensor) -> None:
         """Narrow ``row`` (already masked by the grammar) to the tokens after which the
@@ -168,7 +172,7 @@ class Budget:
             self._only(row, [self.plan[0]])
             return
         left = self.max_tokens - len(self.tokens)
-        if left > CLOSE_HORIZON:
+        if left > CLOSE_HORIZON or self.whole:
             return
         path = self.closer.shortest(matcher, self.tokens, left)
         if path is None:  # no completion fits: the answer will be cut, as without us
@@ -200,8 +204,10 @@ class Budget:
         row.fill_(-math.inf)
         row[keep] = torch.where(torch.isfinite(kept), kept, torch.zeros_like(kept))
 
-    def accepted(self, token: int) -> None:
+    def accepted(self, token: int, matcher: Any) -> None:
         self.tokens.append(token)
+        if self.until_whole and not self.plan and matcher.is_accepting():
+            self.whole = True
         if self.plan:
             if token == self.plan[0]:
                 self.plan.pop(0)

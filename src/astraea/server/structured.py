@@ -63,7 +63,7 @@ class LLGuidanceMatcher:
         if not self.matcher.consume_token(token):
             raise ValueError(f"the grammar refused token {token}: {self.matcher.get_error()}")
         if self.budget is not None:
-            self.budget.accepted(token)
+            self.budget.accepted(token, self.matcher)
 
 
 class LLGuidanceGrammar:
@@ -78,13 +78,17 @@ class LLGuidanceGrammar:
         words: int,
         closer: Closer | None = None,
         max_tokens: int | None = None,
+        until_whole: bool = False,
     ) -> None:
         self.tokenizer, self.grammar, self.words = tokenizer, grammar, words
         self.closer, self.max_tokens = closer, max_tokens
+        self.until_whole = until_whole  # see closing.Budget
         self.made: LLGuidanceMatcher | None = None  # the last matcher made (one per call)
 
     def bounded(self, max_tokens: int) -> LLGuidanceGrammar:
-        return LLGuidanceGrammar(self.tokenizer, self.grammar, self.words, self.closer, max_tokens)
+        return LLGuidanceGrammar(
+            self.tokenizer, self.grammar, self.words, self.closer, max_tokens, self.until_whole
+        )
 
     @property
     def closed(self) -> bool:
@@ -96,7 +100,7 @@ class LLGuidanceGrammar:
             raise ValueError(f"grammar error: {matcher.get_error()}")
         budget = None
         if self.closer is not None and self.max_tokens is not None:
-            budget = Budget(self.closer, self.max_tokens)
+            budget = Budget(self.closer, self.max_tokens, self.until_whole)
         self.made = LLGuidanceMatcher(matcher, self.words, budget)
         return self.made
 
@@ -202,9 +206,11 @@ class Grammars:
         several, ``parallel``) of any of ``tools`` with arguments valid for its schema."""
         call = _json({"anyOf": [_call_schema(t.function) for t in tools]})
         more = ' ("\\n<tool_call>\\n" call "\\n</tool_call>")*' if parallel else ""
-        return self.compile(
+        grammar = self.compile(
             lark_grammar(f'start: call "\\n</tool_call>"{more}\ncall: {call}'), param
         )
+        grammar.until_whole = parallel  # a cut-off later call is dropped, not finished
+        return grammar
 
     def named_call(self, function: Any, param: str) -> LLGuidanceGrammar:
         """A named tool: after the prompt's ``..."arguments":``, its arguments, then the end."""
