@@ -6,7 +6,9 @@ import dataclasses
 import pytest
 
 from astraea.core import Job, JobStatus, KVAction, KVContext, PolicyEnv, Scheduler, SchedulerConfig
+from astraea.core.job import KVLocation
 from astraea.policies import make_policy
+from astraea.policies.mlfq import ClaimScale, Quotas
 from astraea.predict import ServiceTimeModel
 from tests.fakes import FakeExecutor, make_job
 
@@ -53,7 +55,7 @@ def run_to_tool_wait(sched: Scheduler, job_id: str, now: float = 0.0) -> float:
 
 
 def test_expensive_call_demotes_and_early_tool_yield_promotes():
-    policy = bound(base_quantum=100, quantum_growth=2.0, num_queues=3)
+    policy = bound(base_quantum=100, quantum_growth=2.0, num_queues=3, call_cost="tokens")
     heavy = job(calls=((150, 10), (5, 5)))  # cost 160 > quota 100 of Q0
     heavy.num_output_tokens = 10
     assert policy.on_segment_end(heavy, 1.0) == {"level": 1, "compute_intensive": 1}
@@ -188,8 +190,9 @@ def overlapped(**params):
 @pytest.mark.parametrize(
     ("tool_latency", "owned", "memory_bound", "expected"),
     [
-        (30.0, 500, True, KVAction.SWAP),  # below the watermark, but the host tier is free
-        (30.0, 950, False, KVAction.SWAP),  # a long wait: out and back costs 0.1 s of memory
+        (30.0, 500, True, KVAction.PRESERVE),  # below the watermark: keeping costs nothing
+        (30.0, 950, False, KVAction.PRESERVE),  # nobody waits for memory: a swap-in only delays
+        (30.0, 950, True, KVAction.SWAP),  # a long wait under pressure: out and back, 0.1 s
         (0.05, 950, True, KVAction.PRESERVE),  # back before a round trip would finish
     ],
 )
@@ -201,9 +204,6 @@ def test_with_copy_engines_the_host_tier_extends_device_memory(
     j.status, j.num_computed_tokens = JobStatus.TOOL_WAIT, 1000
     policy.predictor.observe_tool("tool", tool_latency)
     assert policy.on_tool_call(j, kv(owned=owned, waiting=memory_bound)) is expected
-    serial = bound(watermark=0.9)  # on a serial executor the watermark rule still holds
-    serial.predictor.observe_tool("tool", tool_latency)
-    assert serial.on_tool_call(j, kv(owned=500, waiting=memory_bound)) is KVAction.PRESERVE
 
 
 def test_with_copy_engines_contexts_come_back_at_admission_which_does_not_skip():
@@ -215,3 +215,70 @@ def test_with_copy_engines_contexts_come_back_at_admission_which_does_not_skip()
     assert not policy.prefetch(j, kv(now=1.98, owned=500, waiting=False))
     assert policy.head_of_line_blocking
     assert not bound().head_of_line_blocking  # serial copies: later calls may go first
+
+
+def test_service_cost_lets_a_long_prompt_stay_and_demotes_a_long_generation():
+    policy = bound(base_quantum=100, num_queues=3)  # call_cost="service", the default
+    # 2,000 prompt tokens prefill in 0.21 s: 10.5 decode tokens' worth, + 10 generated.
+    retrieved = job(calls=((2000, 10), (5, 5)))
+    retrieved.num_computed_tokens, retrieved.num_output_tokens = 2010, 10
+    assert policy.on_segment_end(retrieved, 1.0) == {"level": 0, "compute_intensive": 0}
+    talker = job(calls=((20, 200), (5, 5)))
+    talker.num_computed_tokens, talker.num_output_tokens = 220, 200
+    assert policy.on_segment_end(talker, 1.0) == {"level": 1, "compute_intensive": 1}
+    literal = bound(base_quantum=100, num_queues=3, call_cost="tokens")
+    assert literal.on_segment_end(retrieved, 1.0)["level"] == 1  # the paper's reading demotes
+
+
+def waiting(job_id, context, computed=0, on_device=False, since=0.0):
+    j = job(job_id, calls=((context, 10), (5, 5)))
+    j.status, j.num_context_tokens, j.max_output_tokens = JobStatus.WAITING, context, 10
+    j.num_computed_tokens, j.waiting_since = computed, since
+    if on_device:
+        j.kv_location = KVLocation.DEVICE
+    return j
+
+
+def test_hrrn_weighs_service_time_by_the_memory_a_call_claims():
+    policy = bound()
+    ended = job("done")
+    ended.num_context_tokens = 1000
+    policy.on_segment_end(ended, 0.0)  # the mean claim is now 1,000 tokens
+    # Two returning calls with the same 20 new tokens after 1,000 of context: one kept its
+    # KV on the device (claims 30 tokens), one lost it (claims 1,030): same compute time.
+    kept = waiting("kept", 1020, computed=1000, on_device=True, since=5.0)
+    lost = waiting("lost", 1020, computed=1000, since=0.0)
+    lost.kv_location = KVLocation.HOST
+    order = sorted([lost, kept], key=lambda j: policy.priority(j, 10.0))
+    assert [j.job_id for j in order] == ["kept", "lost"]  # though "lost" waited twice as long
+    plain = bound(hrrn_size="time")  # the paper's T: the longer wait goes first
+    plain.on_segment_end(ended, 0.0)
+    assert sorted([lost, kept], key=lambda j: plain.priority(j, 10.0))[0] is lost
+
+
+def test_adaptive_quotas_follow_the_quantiles_of_observed_costs():
+    quotas = Quotas(base=512, growth=2.0, num_queues=4, adaptive=True)
+    assert quotas.quota(0) == 512  # too few samples: the fixed quotas
+    for cost in range(1, 101):
+        quotas.observe(float(cost))
+    assert [quotas.quota(k) for k in range(3)] == [26.0, 51.0, 76.0]
+    fixed = Quotas(base=512, growth=2.0, num_queues=4, adaptive=False)
+    fixed.observe(1.0)
+    assert [fixed.quota(k) for k in range(3)] == [512, 1024, 2048]
+
+
+def test_claim_scale_counts_only_what_is_not_resident():
+    scale = ClaimScale()
+    ended = job("done")
+    ended.num_context_tokens = 500
+    scale.observe(ended)
+    j = waiting("w", 500, computed=400, on_device=True)
+    assert scale.weight(j, remaining_output=100) == pytest.approx(200 / 500)
+    j.kv_location = KVLocation.HOST
+    assert scale.weight(j, remaining_output=100) == pytest.approx(600 / 500)
+
+
+@pytest.mark.parametrize("field", ["call_cost", "quotas", "hrrn_size"])
+def test_unknown_queue_options_are_refused(field):
+    with pytest.raises(ValueError, match=field):
+        make_policy("astraea", **{field: "bogus"})

@@ -2,15 +2,22 @@
 paper (arXiv 2512.14142, sec. 4; restated in shared/ASTRAEA.md sec. 2).
 
 Ordering. ``num_queues`` strict-priority queues moved by token cost, not time slices. A job
-enters Q0. When one of its calls ends, the call's token cost (new input tokens + generated
-tokens) is compared with its queue's quota ``base_quantum * quantum_growth**level``: above
-it, the job is compute-intensive and moves one queue down; a call that yields to a tool
-within its quota marks the job I/O-intensive and moves it one queue up. Within a queue,
-enhanced HRRN: highest ``(W + T) / T`` first, with ``W`` the job's waiting time accumulated
-over its whole life and ``T`` the predicted compute time of its current call. A job in the
-lowest queue whose ratio exceeds ``aging_ratio`` is served as if in Q0. Admission packs the
-batch in that order while memory fits, skipping what does not fit; running calls are
-preempted only when memory runs out.
+enters Q0. When one of its calls ends, the call's cost is compared with its queue's quota
+``base_quantum * quantum_growth**level``: above it, the job is compute-intensive and moves one
+queue down; a call that yields to a tool within its quota marks the job I/O-intensive and
+moves it one queue up. The cost counts the call's compute in decode-token units
+(``call_cost="service"``; the paper leaves open what it counts): new input + output tokens
+(``"tokens"``) demoted every long first prompt, and on the ToolBench mix (400 jobs, 7B, 2
+jobs/s) that doubled avg JCT (213 s against 101 s). Within a queue, enhanced HRRN: highest
+``(W + T) / T`` first, with ``W`` the job's waiting time accumulated over its whole life and
+``T`` the predicted compute time of its current call, weighed by the KV memory the call must
+claim over the mean claim (``hrrn_size="memory"``, ``policies.mlfq.ClaimScale``): memory is
+what runs out past the knee, and a context kept through its tool wait claims little, so its
+job resumes soon and frees it. A job in the lowest queue whose ratio exceeds ``aging_ratio``
+is served as if in Q0. Admission packs the batch in that order while memory fits, skipping
+what does not fit; running calls are preempted only when memory runs out. Quotas at the
+quantiles of observed costs (``quotas="adaptive"``) fill every queue, and measured worse
+(docs/results.md, "astraea's queues").
 
 KV during tool calls. Below ``watermark`` (fraction of accelerator KV blocks owned) a job
 keeps (preserves) its KV; so it does above the watermark while no call is waiting for
@@ -23,10 +30,11 @@ each step against the same rule with the tool's remaining predicted time; a swap
 context is brought back when its tool is predicted to return.
 
 With copy engines beside compute (``ServiceTimeModel.swap_stalls_batch`` False) the host
-tier is an extension of device memory: every tool call weighs preserve against swap (a swap
-then costs only the context's own blocks while they travel), contexts come back when their
-call is admitted (no prefetch), and admission stops at the first call that does not fit;
-measured in benchmarks/limit_gap.py (docs/results.md, section 0).
+tier is an extension of device memory: under pressure the least-waste rule weighs preserve
+against swap (a swap then costs only the context's own blocks while they travel); below the
+watermark contexts stay (a swap-in would only delay the job's return); contexts come back
+when their call is admitted (no prefetch), and admission stops at the first call that does
+not fit; measured in benchmarks/limit_gap.py (docs/results.md, section 0).
 
 Open parameters of the paper (queue count, quotas, aging threshold, watermark) are fields of
 ``AstraeaConfig`` with the defaults below; docs/results.md sweeps them.
@@ -39,6 +47,7 @@ from dataclasses import dataclass
 from astraea.core.job import Job, JobStatus
 from astraea.core.policy import KVAction, KVContext, Policy, PolicyEnv, tool_time_left
 from astraea.policies.common import host_room, other_tokens, release_waste
+from astraea.policies.mlfq import ClaimScale, Quotas, call_cost
 from astraea.policies.registry import register
 from astraea.predict.predictor import Predictor
 
@@ -59,12 +68,30 @@ class AstraeaConfig:
     # A lazy discard often costs nothing (the blocks survive if nobody needs them) while a
     # swap always stalls the batch, so a swap must beat the full discard cost by this factor.
     swap_margin: float = 0.5
+    # What a call's token cost counts (the paper leaves it open): "service", its compute time
+    # in decode-token units (a prefill token costs what it takes, ~1/50 of a decode token on
+    # an A100); "tokens", new input + output tokens, which demotes every long first prompt.
+    call_cost: str = "service"
+    # Quotas: "fixed" (``base_quantum * quantum_growth**level``) or "adaptive" (the
+    # quantiles (k+1)/m of the call costs seen so far, so that every queue is used).
+    quotas: str = "fixed"
+    # HRRN's service time T: "memory" weighs the call's compute time by the KV it must claim
+    # (its context not resident on the device, plus its output) over the mean claim; "time"
+    # is the paper's plain compute time.
+    hrrn_size: str = "memory"
 
     def __post_init__(self) -> None:
         if self.num_queues < 1 or self.base_quantum < 1 or self.quantum_growth < 1:
             raise ValueError("need num_queues >= 1, base_quantum >= 1, quantum_growth >= 1")
         if not 0.0 <= self.watermark <= 1.0:
             raise ValueError(f"watermark must be in [0, 1], got {self.watermark}")
+        for name, value, allowed in (
+            ("call_cost", self.call_cost, ("service", "tokens")),
+            ("quotas", self.quotas, ("fixed", "adaptive")),
+            ("hrrn_size", self.hrrn_size, ("memory", "time")),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
         if self.aging_ratio <= 1.0:
             raise ValueError(f"aging_ratio must be > 1, got {self.aging_ratio}")
 
@@ -81,6 +108,11 @@ class Astraea(Policy):
         self.config = AstraeaConfig(**params)  # type: ignore[arg-type]
         self._predictor: Predictor | None = None
         self._keys: dict[str, tuple] = {}  # job_id -> cached parts of its priority
+        cfg = self.config
+        self._quotas = Quotas(
+            cfg.base_quantum, cfg.quantum_growth, cfg.num_queues, cfg.quotas == "adaptive"
+        )
+        self._claims = ClaimScale()
 
     def bind(self, env: PolicyEnv) -> None:
         self._predictor = Predictor(env.service, self.config.predictor)
@@ -102,9 +134,11 @@ class Astraea(Policy):
         # computed once per waiting stretch (the queue re-sorts every step).
         cfg = self.config
         cached = self._keys.get(job.job_id)
-        stamp = (job.waiting_since, job.num_computed_tokens, job.status)
+        stamp = (job.waiting_since, job.num_computed_tokens, job.status, job.kv_location)
         if cached is None or cached[0] != stamp:
             service = max(self.predictor.segment_time(job), 1e-6)
+            if cfg.hrrn_size == "memory":
+                service *= self._claims.weight(job, self.predictor.output.remaining_output(job))
             waiting = job.status == JobStatus.WAITING
             base = job.total_waiting_time + service - (job.waiting_since if waiting else now)
             level = int(job.policy_state.get("level", 0)) if cfg.use_mlfq else 0
@@ -127,11 +161,13 @@ class Astraea(Policy):
         self.predictor.observe_segment_end(job)
         self._keys.pop(job.job_id, None)
         cfg = self.config
+        self._claims.observe(job)
         if not cfg.use_mlfq:
             return None
         level = int(job.policy_state.get("level", 0))
-        cost = job.segment.input_tokens + job.num_output_tokens
-        if cost > cfg.base_quantum * cfg.quantum_growth**level:
+        cost = call_cost(self.predictor.service, job, cfg.call_cost)
+        self._quotas.observe(cost)
+        if cost > self._quotas.quota(level):
             return {"level": min(level + 1, cfg.num_queues - 1), "compute_intensive": 1}
         if job.segment.tool is not None:
             return {"level": max(level - 1, 0), "compute_intensive": 0}
@@ -149,9 +185,9 @@ class Astraea(Policy):
         return self.review_idle(job, kv)
 
     def review_idle(self, job: Job, kv: KVContext) -> KVAction:
-        if self._swap_is_free() or not self._memory_idle(kv):
-            return self._least_waste(job, kv, self._tool_time_left(job, kv.now))
-        return KVAction.PRESERVE
+        if self._memory_idle(kv):
+            return KVAction.PRESERVE
+        return self._least_waste(job, kv, self._tool_time_left(job, kv.now))
 
     def prefetch(self, job: Job, kv: KVContext) -> bool:
         if self._swap_is_free():
