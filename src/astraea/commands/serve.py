@@ -115,8 +115,8 @@ def serve_command(
         typer.Option(
             "--no-structured-close",
             help="Cut structured outputs (JSON schemas, forced tool calls) wherever max_tokens "
-            "falls, as vLLM does, instead of ending them with their grammar's shortest "
-            "completion inside max_tokens so that they parse (docs/server.md).",
+            "falls, as vLLM does, instead of ending them with a short completion of their "
+            "grammar inside max_tokens so that they parse (docs/server.md).",
         ),
     ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",

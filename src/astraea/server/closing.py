@@ -1,4 +1,4 @@
-"""Structured answers that end inside ``max_tokens``: the grammar's shortest completion is
+"""Structured answers that end inside ``max_tokens``: a short completion of the grammar is
 written once the budget left would soon be too short for it.
 
 A constrained answer that runs into ``max_tokens`` is cut mid-structure (an unterminated
