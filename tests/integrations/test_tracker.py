@@ -50,18 +50,18 @@ def test_job_identity_prefers_xargs_then_session_then_priority() -> None:
 
 def test_calls_of_a_job_share_one_shadow_job_and_feed_the_policy() -> None:
     t = tracker()
-    tracked, action = run_call(t, call("r0", "A", 600, 32, False), 0.0, 1.0)
+    tracked, action = run_call(t, call("r0", "A", 100, 600, False), 0.0, 1.0)
     assert tracked is not None and action is KVAction.PRESERVE  # memory idle: keep the KV
     job = tracked.job
-    assert job.status == JobStatus.TOOL_WAIT and tracked.level == 1  # 632 tokens > quota 512
+    assert job.status == JobStatus.TOOL_WAIT and tracked.level == 1  # ~600 decode steps > quota 512
     assert job.segment.tool is not None and not job.is_last_segment
-    t.arrive(call("r1", "A", 700, 8, True), 3.0)
+    t.arrive(call("r1", "A", 770, 8, True), 3.0)
     assert t.get("r1") is tracked and job.segment_index == 1
-    assert job.segment.input_tokens == 700 - 632 and job.total_tool_time == pytest.approx(2.0)
+    assert job.segment.input_tokens == 770 - 700 and job.total_tool_time == pytest.approx(2.0)
     assert job.status == JobStatus.WAITING
     t.admitted("r1", 4.0)
     assert job.total_waiting_time == pytest.approx(1.0)
-    t.sync("r1", 708, 700, 8)
+    t.sync("r1", 778, 770, 8)
     done, action = t.finished("r1", 5.0, kv(5.0))
     assert done is tracked and action is None and job.status == JobStatus.FINISHED
     assert "A" not in t.jobs and not t.calls
@@ -69,8 +69,8 @@ def test_calls_of_a_job_share_one_shadow_job_and_feed_the_policy() -> None:
 
 def test_short_new_job_overtakes_a_demoted_jobs_next_call() -> None:
     t = tracker()
-    run_call(t, call("l0", "long", 600, 32, False), 0.0, 1.0)
-    t.arrive(call("l1", "long", 660, 16, True), 1.1)  # arrives first...
+    run_call(t, call("l0", "long", 100, 600, False), 0.0, 1.0)
+    t.arrive(call("l1", "long", 760, 16, True), 1.1)  # arrives first...
     t.arrive(call("s0", "short", 40, 16, True), 2.0)
     order = t.order(["l1", "s0", "unknown"], 3.0)
     assert order == [1, 0, 2]  # ...but level 1 waits behind a level-0 job; unknown go last

@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from astraea.commands.options import aliased
+
 
 def serve_vllm_command(
     ctx: typer.Context,
@@ -32,7 +34,7 @@ def serve_vllm_command(
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
     policy: Annotated[
-        str, typer.Option("--policy", "-P", help="Scheduling policy (see `astraea list`).")
+        str, typer.Option("--policy", help="Scheduling policy (see `astraea list`).")
     ] = "astraea",
     policy_param: Annotated[
         list[str], typer.Option(help="Policy setting KEY=VALUE (repeatable), e.g. watermark=0.9.")
@@ -109,7 +111,7 @@ def serve_vllm_command(
 def register(app: typer.Typer) -> None:
     """Add ``serve-vllm`` to ``app``; options it does not know pass through to vLLM."""
     passthrough = {"allow_extra_args": True, "ignore_unknown_options": True}
-    app.command("serve-vllm", context_settings=passthrough)(serve_vllm_command)
+    app.command("serve-vllm", context_settings=passthrough, cls=aliased({}))(serve_vllm_command)
 
 
 def _default_model(dry_run: bool) -> Path:

@@ -179,7 +179,7 @@ def simulate_command(
     rate: RateOpt = 2.0,
     seed: SeedOpt = 0,
     policy: Annotated[
-        str, typer.Option("--policy", "-P", help="Scheduling policy (see `astraea list`).")
+        str, typer.Option("--policy", help="Scheduling policy (see `astraea list`).")
     ] = "vllm-fcfs",
     profile: ProfileOpt = "llama2-7b-a100",
     json_out: JsonOpt = None,
