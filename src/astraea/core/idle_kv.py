@@ -76,6 +76,8 @@ class IdleKV:
         """Let the policy release preserved KV of jobs in a tool call (a time-to-live ran
         out, memory grew tight); whatever it releases goes the way it says. A job whose tool
         returned keeps its KV until it runs (or memory is reclaimed)."""
+        if not self.preserved or self.policy.keeps_every_idle_context(context):
+            return
         tool_wait = JobStatus.TOOL_WAIT
         for job in list(self.preserved.values()):
             if job.status is not tool_wait:

@@ -258,7 +258,6 @@ class KVCacheManager:
         """Jobs whose KV is still being copied back to the device (read-only)."""
         return self._arriving
 
-
     # ---- invariants ----------------------------------------------------------------------------
     def check_integrity(self) -> None:
         """Every used block is in exactly one table of its owner, counters agree."""

@@ -97,6 +97,12 @@ class Policy:
         """Sort key of a waiting job: lower runs first. Default: the call's arrival."""
         return job.ready_since
 
+    def priorities(self, jobs: Sequence[Job], now: float) -> list[Any]:
+        """``priority`` of each job, in one call (a dynamic policy re-keys its whole queue
+        every step; overriding this saves a call per job)."""
+        priority = self.priority
+        return [priority(job, now) for job in jobs]
+
     def preemption_victim(self, candidates: Sequence[Job], now: float) -> Job:
         """Which running job to preempt when memory runs out: the lowest priority one,
         the latest admitted among equals (vLLM preempts the tail of its running list)."""
@@ -128,6 +134,11 @@ class Policy:
     def review_idle(self, job: Job, kv: KVContext) -> KVAction:
         """Keep preserving a tool-waiting job's KV, or release it now (``reviews_idle``)."""
         return KVAction.PRESERVE
+
+    def keeps_every_idle_context(self, kv: KVContext) -> bool:
+        """True when ``review_idle`` would keep every context in this memory state, so the
+        mechanism may skip this step's review (thousands of tool waits at scale)."""
+        return False
 
     def prefetch(self, job: Job, kv: KVContext) -> bool:
         """Swap a tool-waiting job's KV back in now, ahead of its return (``prefetches``)."""

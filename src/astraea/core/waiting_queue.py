@@ -42,10 +42,15 @@ class WaitingQueue:
 
     def ordered(self, now: float) -> Iterator[Job]:
         """Jobs in the order to try them now; remove admitted ones after the iteration."""
-        if not self._static:
-            priority = self._policy.priority
-            self._entries.sort(key=lambda e: (priority(e[2], now), e[1]))
-        return (e[2] for e in self._entries)
+        entries = self._entries
+        if not self._static and entries:
+            keys = self._policy.priorities([e[2] for e in entries], now)
+            # (key, push order) is unique, so the index is never compared; the last order is
+            # mostly still right, and Timsort is linear on sorted runs.
+            seqs = [e[1] for e in entries]
+            ranked = sorted(zip(keys, seqs, range(len(entries)), strict=True))
+            self._entries = entries = [entries[r[2]] for r in ranked]
+        return (e[2] for e in entries)
 
     def remove_many(self, jobs: Iterable[Job]) -> None:
         """Remove jobs (usually a prefix of the order just returned)."""

@@ -231,6 +231,8 @@ class JobTracker:
         """Pins to release now and why (TTL, or the policy's idle review), and jobs whose next
         call never came (forgotten here; the caller releases their pins)."""
         now, out = kv.now, []
+        # As the core's IdleKV: no per-job review when the policy keeps every context now.
+        ask = self.policy.reviews_idle and not self.policy.keeps_every_idle_context(kv)
         for tracked in list(self.jobs.values()):
             job = tracked.job
             if job.status != JobStatus.TOOL_WAIT:
@@ -242,7 +244,7 @@ class JobTracker:
                 continue
             elif now - job.tool_started > self.pin_ttl:
                 out.append((tracked, "ttl"))
-            elif self.policy.reviews_idle:
+            elif ask:
                 action = self.policy.review_idle(job, kv)
                 if action is not KVAction.PRESERVE:
                     out.append((tracked, f"policy:{action.value}"))

@@ -42,6 +42,7 @@ Open parameters of the paper (queue count, quotas, aging threshold, watermark) a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from astraea.core.job import Job, JobStatus
@@ -130,25 +131,37 @@ class Astraea(Policy):
 
     # ---- ordering ------------------------------------------------------------------------
     def priority(self, job: Job, now: float) -> tuple[int, float]:
+        return self.priorities((job,), now)[0]
+
+    def priorities(self, jobs: Sequence[Job], now: float) -> list[tuple[int, float]]:
         # While a job waits, (W + T) / T = (now + base) / T with base and T fixed, so they are
-        # computed once per waiting stretch (the queue re-sorts every step).
+        # computed once per waiting stretch (the queue re-keys thousands of jobs each step).
+        cfg, cache, refresh = self.config, self._keys, self._key_parts
+        lowest, aging, hrrn = cfg.num_queues - 1, cfg.aging_ratio, cfg.use_hrrn
+        keys = []
+        for job in jobs:
+            stamp = (job.waiting_since, job.num_computed_tokens, job.status, job.kv_location)
+            cached = cache.get(job.job_id)
+            if cached is None or cached[0] != stamp:
+                cached = refresh(job, stamp, now)
+            _, base, service, level, waiting = cached
+            ratio = ((now if waiting else 0.0) + base) / service
+            if level == lowest and ratio > aging:
+                level = 0
+            keys.append((level, -ratio if hrrn else job.ready_since))
+        return keys
+
+    def _key_parts(self, job: Job, stamp: tuple, now: float) -> tuple:
         cfg = self.config
-        cached = self._keys.get(job.job_id)
-        stamp = (job.waiting_since, job.num_computed_tokens, job.status, job.kv_location)
-        if cached is None or cached[0] != stamp:
-            service = max(self.predictor.segment_time(job), 1e-6)
-            if cfg.hrrn_size == "memory":
-                service *= self._claims.weight(job, self.predictor.output.remaining_output(job))
-            waiting = job.status == JobStatus.WAITING
-            base = job.total_waiting_time + service - (job.waiting_since if waiting else now)
-            level = int(job.policy_state.get("level", 0)) if cfg.use_mlfq else 0
-            cached = (stamp, base, service, level, waiting)
-            self._keys[job.job_id] = cached
-        _, base, service, level, waiting = cached
-        ratio = ((now if waiting else 0.0) + base) / service
-        if level == cfg.num_queues - 1 and ratio > cfg.aging_ratio:
-            level = 0
-        return (level, -ratio if cfg.use_hrrn else job.ready_since)
+        service = max(self.predictor.segment_time(job), 1e-6)
+        if cfg.hrrn_size == "memory":
+            service *= self._claims.weight(job, self.predictor.output.remaining_output(job))
+        waiting = job.status == JobStatus.WAITING
+        base = job.total_waiting_time + service - (job.waiting_since if waiting else now)
+        level = int(job.policy_state.get("level", 0)) if cfg.use_mlfq else 0
+        parts = (stamp, base, service, level, waiting)
+        self._keys[job.job_id] = parts
+        return parts
 
     def on_arrival(self, job: Job, now: float) -> dict[str, float]:
         return {"level": 0}
@@ -183,6 +196,9 @@ class Astraea(Policy):
         if not self.config.adaptive_kv:
             return KVAction.CACHE
         return self.review_idle(job, kv)
+
+    def keeps_every_idle_context(self, kv: KVContext) -> bool:
+        return self._memory_idle(kv)
 
     def review_idle(self, job: Job, kv: KVContext) -> KVAction:
         if self._memory_idle(kv):
