@@ -64,7 +64,12 @@ def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "--enable-prompt-tokens-details",
     ]  # fmt: skip
     command = vllm_command(PYTHON, model_dir, served_name=MODEL, port=port, extra=extra)
-    env = vllm_env(PluginSettings(trace_path=str(trace), pin_ttl=PIN_TTL))
+    # Token-count call cost (the paper's literal reading): a 600-token prompt demotes, so the
+    # demotion test needs no long generation on this CPU.
+    settings = PluginSettings(
+        policy_params={"call_cost": "tokens"}, trace_path=str(trace), pin_ttl=PIN_TTL
+    )
+    env = vllm_env(settings)
     with VLLMProcess(command, env, port, timeout=300) as process:
         process.trace = trace
         _post(process.url, "warm-up", 20, 4, last=True)  # the first step is slow
@@ -98,7 +103,8 @@ def _events(server: Any, event: str, **match: Any) -> list[dict]:
 def test_short_job_overtakes_a_demoted_jobs_next_call_which_gets_its_pinned_prefix(
     server: Any,
 ) -> None:
-    # L's first call costs 600 + 32 tokens, over Q0's quota of 512: L drops to level 1.
+    # L's first call costs 600 + 32 tokens, over Q0's quota of 512: L drops to level 1
+    # (the server counts tokens, see ``server``).
     # B keeps the one running slot busy while L's next call and then S wait behind it.
     long = JobSpec("L", 0.0, "agent", (Segment(600, 32, ToolCall("t", 0.1)), Segment(20, 8)))
     blocker = JobSpec("B", 0.5, "agent", (Segment(50, 300),))
