@@ -282,3 +282,15 @@ def test_claim_scale_counts_only_what_is_not_resident():
 def test_unknown_queue_options_are_refused(field):
     with pytest.raises(ValueError, match=field):
         make_policy("astraea", **{field: "bogus"})
+
+
+def test_memory_runs_out_preempts_the_running_call_that_waited_least_for_its_size():
+    policy = bound(hrrn_size="time")
+    quick = job("quick", calls=((10, 2), (5, 5)))  # ~0.05 s of compute, waited 10 s before
+    slow = job("slow", calls=((10, 500), (5, 5)))  # ~10 s of compute, never waited
+    for j, waited in ((quick, 10.0), (slow, 0.0)):
+        j.status, j.num_context_tokens, j.max_output_tokens = JobStatus.RUNNING, 10, 0
+        j.max_output_tokens = j.segment.output_tokens
+        j.total_waiting_time = waited
+    assert policy.preemption_victim([slow, quick], now=100.0) is slow
+    assert policy.preemption_victim([quick, slow], now=100.0) is slow

@@ -137,6 +137,9 @@ class Job:
     num_recomputed_tokens: int = 0
     num_generated_total: int = 0
     num_preemptions: int = 0
+    # Bumped by every write of ``astraea.core.lifecycle``: a reader may cache what it derives
+    # from the job's state and trust it while this is unchanged.
+    revision: int = 0
     # Per-policy state (e.g. an MLFQ level). The mechanism stores what the policy returns.
     policy_state: dict[str, float] = field(default_factory=dict)
 

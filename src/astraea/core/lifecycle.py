@@ -56,6 +56,7 @@ def admit(job: Job, now: float, computed: int) -> None:
     """WAITING -> RUNNING: the call's KV is on the device up to ``computed`` tokens."""
     if job.status is not WAITING:
         raise _refuse(job, "admit", "WAITING")
+    job.revision += 1
     job.total_waiting_time += now - job.waiting_since
     job.status = RUNNING
     job.kv_location = DEVICE
@@ -66,6 +67,7 @@ def preempt(job: Job, now: float) -> None:
     """RUNNING -> WAITING, its KV already released (``release_kv``): it queues again."""
     if job.status is not RUNNING or job.kv_location is DEVICE:
         raise _refuse(job, "preempt", "RUNNING with its KV released")
+    job.revision += 1
     job.status = WAITING
     job.waiting_since = now
     job.num_preemptions += 1
@@ -75,6 +77,7 @@ def stop_on_tool(job: Job, now: float) -> None:
     """RUNNING -> TOOL_WAIT: the call ended in a tool call; the job computes nothing now."""
     if job.status is not RUNNING or job.segment.tool is None:
         raise _refuse(job, "stop_on_tool", "RUNNING in a call that ends in a tool")
+    job.revision += 1
     job.status = TOOL_WAIT
     job.tool_started = now
 
@@ -83,6 +86,7 @@ def tool_returns(job: Job, now: float) -> None:
     """The tool returned (the job still shows the call that made it): book the wait."""
     if job.status is not TOOL_WAIT:
         raise _refuse(job, "tool_returns", "TOOL_WAIT")
+    job.revision += 1
     job.total_tool_time += now - job.tool_started
 
 
@@ -104,6 +108,7 @@ def resume(job: Job, now: float, call: Segment | None = None) -> None:
     check_resume(job, call)
     if call is not None:
         job.segments.append(call)
+    job.revision += 1
     job.segment_index += 1
     segment = job.segments[job.segment_index]
     job.num_output_tokens = 0
@@ -129,6 +134,7 @@ def end_early(job: Job, now: float) -> None:
 
 
 def _close(job: Job, now: float) -> None:
+    job.revision += 1
     job.status, job.finish_time = FINISHED, now
     job.kv_location, job.num_computed_tokens = KVLocation.NONE, 0
 
@@ -144,6 +150,7 @@ def revise_call(job: Job, call: Segment) -> None:
             f"revise_call: job {job.job_id!r}'s call has {current.input_tokens} input tokens, "
             f"not {call.input_tokens}"
         )
+    job.revision += 1
     job.segments[job.segment_index] = call
 
 
@@ -159,6 +166,7 @@ def release_kv(job: Job, location: KVLocation) -> None:
     of it counts as computed until the job is admitted again."""
     if job.kv_location is not DEVICE or location is DEVICE:
         raise _refuse(job, f"release_kv to {location.value}", "KV on the device")
+    job.revision += 1
     job.kv_location = location
     job.num_computed_tokens = 0
 
@@ -168,6 +176,7 @@ def prefetched(job: Job, tokens: int) -> None:
     tool's return, or after it while the call still waits to be admitted."""
     if job.status not in (TOOL_WAIT, WAITING) or job.kv_location is not KVLocation.HOST:
         raise _refuse(job, "prefetched", "TOOL_WAIT or WAITING with its KV on the host")
+    job.revision += 1
     job.kv_location = DEVICE
     job.num_computed_tokens = tokens
 
@@ -176,6 +185,7 @@ def prefetched(job: Job, tokens: int) -> None:
 def book_compute(job: Job, start: int, tokens: int) -> int:
     """The engine computed ``tokens`` tokens from position ``start``; returns how many of
     them had been computed before (recompute after a discard or eviction)."""
+    job.revision += 1
     end = start + tokens
     high = job.kv_high_water
     redone = 0
@@ -191,6 +201,7 @@ def book_compute(job: Job, start: int, tokens: int) -> int:
 
 def book_output(job: Job, emitted: int, now: float) -> None:
     """``emitted`` tokens were sampled for the current call (they join the context)."""
+    job.revision += 1
     job.num_output_tokens += emitted
     job.num_context_tokens += emitted
     job.num_generated_total += emitted
@@ -201,5 +212,6 @@ def book_output(job: Job, emitted: int, now: float) -> None:
 def mirror(job: Job, context: int, computed: int, output: int) -> None:
     """Counters as a foreign engine (vLLM) reports them; a waiting call's ``computed`` is
     its prefix-cache hit."""
+    job.revision += 1
     job.num_context_tokens, job.num_computed_tokens = context, computed
     job.num_output_tokens = output

@@ -134,32 +134,37 @@ class Astraea(Policy):
         return self.priorities((job,), now)[0]
 
     def priorities(self, jobs: Sequence[Job], now: float) -> list[tuple[int, float]]:
-        # While a job waits, (W + T) / T = (now + base) / T with base and T fixed, so they are
-        # computed once per waiting stretch (the queue re-keys thousands of jobs each step).
+        # ratio = (W + T) / T = 1 + W / T, with W = now + w0 while the job waits (w0 fixed
+        # per waiting stretch) and T = t * claim / mean claim: all but ``now`` and the mean
+        # are cached per job revision (the queue re-keys thousands of jobs each step).
         cfg, cache, refresh = self.config, self._keys, self._key_parts
         lowest, aging, hrrn = cfg.num_queues - 1, cfg.aging_ratio, cfg.use_hrrn
+        mean = self._claims.mean if cfg.hrrn_size == "memory" else None
         keys = []
         for job in jobs:
-            stamp = (job.waiting_since, job.num_computed_tokens, job.status, job.kv_location)
             cached = cache.get(job.job_id)
-            if cached is None or cached[0] != stamp:
-                cached = refresh(job, stamp, now)
-            _, base, service, level, waiting = cached
-            ratio = ((now if waiting else 0.0) + base) / service
+            if cached is None or cached[0] != job.revision:
+                cached = refresh(job)
+            _, w0, size, claim, level, waiting = cached
+            ratio = 1.0 + ((now if waiting else 0.0) + w0) * (mean or claim) / size
             if level == lowest and ratio > aging:
                 level = 0
             keys.append((level, -ratio if hrrn else job.ready_since))
         return keys
 
-    def _key_parts(self, job: Job, stamp: tuple, now: float) -> tuple:
+    def _key_parts(self, job: Job) -> tuple:
+        """(revision, w0, t * claim, claim, level, waiting): what a key needs besides the
+        clock and the mean claim. With ``hrrn_size="time"`` the claim is 1 and so is the
+        mean, which leaves the paper's T."""
         cfg = self.config
         service = max(self.predictor.segment_time(job), 1e-6)
+        claim = 1.0
         if cfg.hrrn_size == "memory":
-            service *= self._claims.weight(job, self.predictor.output.remaining_output(job))
+            claim = self._claims.claim(job, self.predictor.output.remaining_output(job))
         waiting = job.status == JobStatus.WAITING
-        base = job.total_waiting_time + service - (job.waiting_since if waiting else now)
+        w0 = job.total_waiting_time - (job.waiting_since if waiting else 0.0)
         level = int(job.policy_state.get("level", 0)) if cfg.use_mlfq else 0
-        parts = (stamp, base, service, level, waiting)
+        parts = (job.revision, w0, service * claim, claim, level, waiting)
         self._keys[job.job_id] = parts
         return parts
 

@@ -72,8 +72,14 @@ class ClaimScale:
         ended = float(job.num_context_tokens)
         self.mean = ended if self.mean is None else self.mean + self.smoothing * (ended - self.mean)
 
-    def weight(self, job: Job, remaining_output: float) -> float:
+    def claim(self, job: Job, remaining_output: float) -> float:
+        """Tokens of KV the call must claim (at least 1)."""
         claim = job.num_context_tokens + remaining_output
         if job.kv_location is KVLocation.DEVICE:
             claim -= job.num_computed_tokens
-        return max(claim, 1.0) / (self.mean or max(claim, 1.0))
+        return max(claim, 1.0)
+
+    def weight(self, job: Job, remaining_output: float) -> float:
+        """The claim over the mean claim (1 before any call has finished)."""
+        claim = self.claim(job, remaining_output)
+        return claim / (self.mean or claim)

@@ -1,0 +1,101 @@
+"""astraea's queue design choices, each against the best peer, on the tuning mixes only.
+
+The Astraea paper leaves open what a call's token cost counts, the quotas and what HRRN's
+service time is (shared/ASTRAEA.md sec. 2.2). This runs astraea with each choice, and every
+peer, on the tuning mixes (``astraea.workloads.registry.TUNING_MIXES``) from the knee to
+past it, with copies on copy engines beside compute, and reports per variant avg JCT / the
+best peer's at every point, the worst and the geometric mean, for two seeds (the runs past
+the knee are sensitive to small changes, so one seed says little). Held-out mixes are not
+run here: benchmarks/limit_gap.py reports them.
+
+    python benchmarks/astraea_queues.py [--seeds 0,1] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from typing import Any
+
+from _common import write_result
+
+from astraea.experiments.runner import run_specs
+from astraea.experiments.spec import RunSpec
+
+PEERS = ["vllm-fcfs", "sglang-hrrn", "infercept", "lamps", "continuum", "autellix-plas"]
+# (mix, profile, jobs, rates): the knee and past it, read off vllm-fcfs and LAMPS.
+ROWS = [
+    ("infercept", "llama2-7b-a100", 400, (2.5, 3.0, 4.0, 5.0)),
+    ("autellix", "llama2-7b-a100", 300, (0.2, 0.25, 0.3, 0.4)),
+    ("toolbench", "llama2-7b-a100", 400, (1.0, 1.25, 2.0, 3.0)),
+    ("chat", "llama2-7b-a100", 400, (1.0, 3.0, 5.0)),
+    ("continuum", "llama31-8b-h100", 60, (0.05, 0.07, 0.1, 0.15)),
+]
+VARIANTS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "paper (token cost, plain T)": {"call_cost": "tokens", "hrrn_size": "time"},
+    "token cost": {"call_cost": "tokens"},
+    "plain T": {"hrrn_size": "time"},
+    "adaptive quotas": {"quotas": "adaptive"},
+    "one queue": {"use_mlfq": False},
+}
+OVERLAP = {"overlap_copies": True}
+
+
+def specs(seed: int) -> list[RunSpec]:
+    out = []
+    for mix, profile, jobs, rates in ROWS:
+        for rate in rates:
+            for peer in PEERS:
+                out.append(RunSpec(profile, mix, jobs, rate, seed, peer, {}, OVERLAP, label=peer))
+            for name, params in VARIANTS.items():
+                label = f"astraea:{name}"
+                out.append(RunSpec(profile, mix, jobs, rate, seed, "astraea", params, OVERLAP,
+                                   label=label))  # fmt: skip
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    points: dict[str, dict[str, Any]] = {}
+    for seed in seeds:
+        for run in run_specs(specs(seed), workers=args.workers):
+            s = run.spec
+            key = f"{s.workload}/{s.profile}@{s.rate}/seed{seed}"
+            points.setdefault(key, {})[s.label] = run.summary["avg_jct"]
+    variants = {}
+    for name in VARIANTS:
+        ratios = {
+            key: jct[f"astraea:{name}"] / min(jct[p] for p in PEERS) for key, jct in points.items()
+        }
+        values = list(ratios.values())
+        variants[name] = {
+            "params": VARIANTS[name],
+            "worst_vs_best_peer": max(values),
+            "geomean_vs_best_peer": math.exp(sum(map(math.log, values)) / len(values)),
+            "points_over_1.02": sum(v > 1.02 for v in values),
+            "vs_best_peer": ratios,
+        }
+        print(f"{name:28s} worst {max(values):.3f}  geomean "
+              f"{variants[name]['geomean_vs_best_peer']:.3f}", flush=True)  # fmt: skip
+    write_result(
+        "astraea_queues",
+        {
+            "copies": "overlap (copy engines beside compute)",
+            "mixes": "tuning set only",
+            "seeds": seeds,
+            "wall_seconds": round(time.perf_counter() - started, 1),
+            "variants": variants,
+            "avg_jct": points,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
