@@ -9,6 +9,7 @@ growth over the second half of the run, the KV pool's fixed size, and the block 
 at the end (every block free or in the evictable prefix cache, integrity checks pass).
 
     python benchmarks/engine_memory.py [--requests 1000] [--threads 1]
+    python benchmarks/engine_memory.py --serve-start   # RSS of `astraea serve` after start
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import gc
 import random
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -129,8 +131,61 @@ def run(args: argparse.Namespace) -> dict:
     }
 
 
+def serve_rss(args: argparse.Namespace) -> dict:
+    """``astraea serve`` (default model and pool) as its own process: RSS once /health
+    answers, then after one chat completion of 32 tokens."""
+    import subprocess
+    import tempfile
+
+    import httpx
+    from _process import stop, wait_healthy
+
+    port = args.port
+    log = Path(tempfile.mkdtemp(prefix="astraea-rss-")) / "serve.log"
+    script = Path(sys.executable).with_name("astraea")  # the console script beside python
+    cmd = [str(script), "serve", "--port", str(port), "--policy", args.policy]
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        startup = wait_healthy(proc, f"http://127.0.0.1:{port}/health", 300, log, 0.5)
+        time.sleep(2.0)  # let start-up garbage settle
+        after_start = _process_rss_mb(proc.pid)
+        body = {
+            "model": "SmolLM2-135M-Instruct",
+            "messages": [{"role": "user", "content": "What is the capital of France?"}],
+            "max_tokens": 32,
+        }
+        answer = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=body, timeout=300)
+        answer.raise_for_status()
+        after_request = _process_rss_mb(proc.pid)
+    finally:
+        stop(proc)
+    return {
+        "serve_command": " ".join(["astraea", *cmd[1:]]),
+        "startup_s": startup,
+        "rss_after_start_mb": after_start,
+        "rss_after_one_request_mb": after_request,
+        "target_mb": 1024,
+        "passes": after_start <= 1024,
+    }
+
+
+def _process_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--serve-start",
+        action="store_true",
+        help="only the RSS of `astraea serve` after start and after one request "
+        "(results/engine_memory_serve.json)",
+    )
+    parser.add_argument("--port", type=int, default=8123)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--tokens", type=int, default=8, help="forced output tokens per call")
@@ -140,6 +195,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.serve_start:
+        result = serve_rss(args)
+        print(
+            f"astraea serve: RSS {result['rss_after_start_mb']:.0f} MB after start, "
+            f"{result['rss_after_one_request_mb']:.0f} MB after one request: "
+            f"{'PASS' if result['passes'] else 'FAIL'} (<= 1024 MB)"
+        )
+        write_result("engine_memory_serve", result)
+        return
 
     import torch
 
