@@ -47,7 +47,7 @@ OTHERS = [
     ("continuum", "llama31-8b-h100", (0.01, 0.05, 0.1, 0.15)),
 ]
 # Jobs per mix at most (coding and lats jobs run ~60-150 calls, continuum's ~80k tokens).
-MAX_JOBS = {"coding": 200, "lats": 200, "continuum": 200}
+MAX_JOBS = {"coding": 100, "lats": 100, "continuum": 100}
 OVERLAP = {"overlap_copies": True}
 
 

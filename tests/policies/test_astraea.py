@@ -190,9 +190,10 @@ def overlapped(**params):
 @pytest.mark.parametrize(
     ("tool_latency", "owned", "memory_bound", "expected"),
     [
-        (30.0, 500, True, KVAction.PRESERVE),  # below the watermark: keeping costs nothing
-        (30.0, 950, False, KVAction.PRESERVE),  # nobody waits for memory: a swap-in only delays
-        (30.0, 950, True, KVAction.SWAP),  # a long wait under pressure: out and back, 0.1 s
+        (30.0, 500, False, KVAction.PRESERVE),  # memory idle: a swap-in would only delay
+        (30.0, 500, True, KVAction.SWAP),  # a call waits for memory: out and back, 0.1 s
+        (30.0, 950, False, KVAction.SWAP),  # above the watermark: out before anyone waits
+        (30.0, 950, True, KVAction.SWAP),  # a long wait under pressure
         (0.05, 950, True, KVAction.PRESERVE),  # back before a round trip would finish
     ],
 )
@@ -204,6 +205,9 @@ def test_with_copy_engines_the_host_tier_extends_device_memory(
     j.status, j.num_computed_tokens = JobStatus.TOOL_WAIT, 1000
     policy.predictor.observe_tool("tool", tool_latency)
     assert policy.on_tool_call(j, kv(owned=owned, waiting=memory_bound)) is expected
+    serial = bound(watermark=0.9)  # serial copies: either sign of idle memory keeps it
+    serial.predictor.observe_tool("tool", tool_latency)
+    assert serial.on_tool_call(j, kv(owned=500, waiting=memory_bound)) is KVAction.PRESERVE
 
 
 def test_with_copy_engines_contexts_come_back_at_admission_which_does_not_skip():
