@@ -239,8 +239,8 @@ class Astraea(Policy):
 
     def _swap_is_free(self) -> bool:
         """Copies run beside compute: the host tier extends device memory at the link's rate,
-        so every tool call weighs preserve against swap (the cheap way out), and contexts
-        come back when their call is admitted."""
+        so contexts go out as soon as memory fills (``_memory_idle``) and come back when
+        their call is admitted."""
         return self.config.use_swap and not self.predictor.service.swap_stalls_batch
 
     def _tool_time_left(self, job: Job, now: float) -> float:
