@@ -19,11 +19,11 @@ import time
 from typing import Any
 
 from _common import write_result
+from limit_gap import OVERLAP, PEERS
 
 from astraea.experiments.runner import run_specs
 from astraea.experiments.spec import RunSpec
 
-PEERS = ["vllm-fcfs", "sglang-hrrn", "infercept", "lamps", "continuum", "autellix-plas"]
 # (mix, profile, jobs, rates): the knee and past it, read off vllm-fcfs and LAMPS.
 ROWS = [
     ("infercept", "llama2-7b-a100", 400, (2.5, 3.0, 4.0, 5.0)),
@@ -40,7 +40,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "adaptive quotas": {"quotas": "adaptive"},
     "one queue": {"use_mlfq": False},
 }
-OVERLAP = {"overlap_copies": True}
 
 
 def specs(seed: int) -> list[RunSpec]:

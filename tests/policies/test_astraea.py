@@ -124,12 +124,19 @@ def test_without_host_room_or_swapping_a_long_tool_discards_lazily():
         assert policy.on_tool_call(j, kv(owned=950, host_free=host_free)) is KVAction.CACHE
 
 
-def test_swapped_context_is_prefetched_just_before_the_predicted_return():
-    policy = bound()
-    j = job(tool=2.0)
+def swapped_out(policy, tool=2.0):
+    """A job in a ``tool``-second tool call since t=0 (1,000 tokens of KV), the tool's
+    latency learned by ``policy``."""
+    j = job(tool=tool)
     j.status, j.tool_started, j.kv_high_water = JobStatus.TOOL_WAIT, 0.0, 1000
     for _ in range(3):
-        policy.predictor.observe_tool("tool", 2.0)
+        policy.predictor.observe_tool("tool", tool)
+    return j
+
+
+def test_swapped_context_is_prefetched_just_before_the_predicted_return():
+    policy = bound()
+    j = swapped_out(policy)
     assert not policy.prefetch(j, kv(now=1.0))
     assert policy.prefetch(j, kv(now=1.98))
 
@@ -212,10 +219,7 @@ def test_with_copy_engines_the_host_tier_extends_device_memory(
 
 def test_with_copy_engines_contexts_come_back_at_admission_which_does_not_skip():
     policy = overlapped()
-    j = job(tool=2.0)
-    j.status, j.tool_started, j.kv_high_water = JobStatus.TOOL_WAIT, 0.0, 1000
-    for _ in range(3):
-        policy.predictor.observe_tool("tool", 2.0)
+    j = swapped_out(policy)
     assert not policy.prefetch(j, kv(now=1.98, owned=500, waiting=False))
     assert policy.head_of_line_blocking
     assert not bound().head_of_line_blocking  # serial copies: later calls may go first
@@ -277,9 +281,9 @@ def test_claim_scale_counts_only_what_is_not_resident():
     ended.num_context_tokens = 500
     scale.observe(ended)
     j = waiting("w", 500, computed=400, on_device=True)
-    assert scale.weight(j, remaining_output=100) == pytest.approx(200 / 500)
+    assert scale.claim(j, remaining_output=100) / scale.mean == pytest.approx(200 / 500)
     j.kv_location = KVLocation.HOST
-    assert scale.weight(j, remaining_output=100) == pytest.approx(600 / 500)
+    assert scale.claim(j, remaining_output=100) / scale.mean == pytest.approx(600 / 500)
 
 
 @pytest.mark.parametrize("field", ["call_cost", "quotas", "hrrn_size"])

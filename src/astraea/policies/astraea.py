@@ -33,9 +33,9 @@ With copy engines beside compute (``ServiceTimeModel.swap_stalls_batch`` False) 
 tier is an extension of device memory: once memory fills (above the watermark, or a call
 left out for memory) the least-waste rule weighs preserve against swap (a swap then costs
 only the context's own blocks while they travel); while it is idle contexts stay (a swap-in
-would only delay the job's return); contexts come back
-when their call is admitted (no prefetch), and admission stops at the first call that does
-not fit; measured in benchmarks/limit_gap.py (docs/results.md, section 0).
+would only delay the job's return); contexts come back when their call is admitted (no
+prefetch), and admission stops at the first call that does not fit; measured in
+benchmarks/limit_gap.py (docs/results.md, section 0).
 
 Open parameters of the paper (queue count, quotas, aging threshold, watermark) are fields of
 ``AstraeaConfig`` with the defaults below; docs/results.md sweeps them.

@@ -78,8 +78,3 @@ class ClaimScale:
         if job.kv_location is KVLocation.DEVICE:
             claim -= job.num_computed_tokens
         return max(claim, 1.0)
-
-    def weight(self, job: Job, remaining_output: float) -> float:
-        """The claim over the mean claim (1 before any call has finished)."""
-        claim = self.claim(job, remaining_output)
-        return claim / (self.mean or claim)
