@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from astraea.core.job import Job, JobStatus
 
@@ -67,6 +67,16 @@ def tool_time_left(job: Job, now: float, expected_latency: float) -> float:
     return max(0.0, expected_latency - (now - job.tool_started))
 
 
+class WaitingOrder(Protocol):
+    """A policy's own order over the waiting queue: ``ordered(now)`` must equal sorting the
+    jobs by ``(priority(job, now), seq)``, seq being the push order."""
+
+    def add(self, job: Job, seq: int) -> None: ...
+    def remove(self, job_id: str) -> None: ...
+    def ordered(self, now: float) -> list[Job]: ...
+    def jobs(self) -> list[Job]: ...
+
+
 class Policy:
     """Base policy: subclass, set ``name``, override what differs, register it.
 
@@ -102,6 +112,11 @@ class Policy:
         every step; overriding this saves a call per job)."""
         priority = self.priority
         return [priority(job, now) for job in jobs]
+
+    def waiting_order(self) -> WaitingOrder | None:
+        """An incremental order for the waiting queue to keep instead of sorting
+        ``priorities`` each step (one is made per queue); None: the queue sorts."""
+        return None
 
     def preemption_victim(self, candidates: Sequence[Job], now: float) -> Job:
         """Which running job to preempt when memory runs out: the lowest priority one,

@@ -2,7 +2,8 @@
 
 Static-priority policies (FCFS, fixed priorities) keep a sorted list updated by binary
 insertion, so a step only looks at the head; dynamic ones (response ratios, aging) are
-re-sorted at each step, which is the price of a key that moves with time.
+re-sorted at each step, which is the price of a key that moves with time, unless the policy
+keeps its own incremental order (``Policy.waiting_order``), as astraea does at scale.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ class WaitingQueue:
         self._seq = itertools.count()
         self._entries: list[tuple[object, int, Job]] = []
         self._members: set[str] = set()
+        self._order = policy.waiting_order()
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._members)
 
     def __contains__(self, job: Job) -> bool:
         return job.job_id in self._members
@@ -33,6 +35,9 @@ class WaitingQueue:
         if job.job_id in self._members:
             raise ValueError(f"job {job.job_id} is already waiting")
         self._members.add(job.job_id)
+        if self._order is not None:
+            self._order.add(job, next(self._seq))
+            return
         key = self._policy.priority(job, now) if self._static else 0
         entry = (key, next(self._seq), job)
         if self._static:
@@ -42,6 +47,8 @@ class WaitingQueue:
 
     def ordered(self, now: float) -> Iterator[Job]:
         """Jobs in the order to try them now; remove admitted ones after the iteration."""
+        if self._order is not None:
+            return iter(self._order.ordered(now))
         entries = self._entries
         if not self._static and entries:
             keys = self._policy.priorities([e[2] for e in entries], now)
@@ -58,6 +65,10 @@ class WaitingQueue:
         if not gone:
             return
         self._members -= gone
+        if self._order is not None:
+            for job_id in gone:
+                self._order.remove(job_id)
+            return
         entries = self._entries
         prefix = 0
         while prefix < len(entries) and entries[prefix][2].job_id in gone:
@@ -67,4 +78,6 @@ class WaitingQueue:
             self._entries = [e for e in entries if e[2].job_id not in gone]
 
     def jobs(self) -> list[Job]:
+        if self._order is not None:
+            return self._order.jobs()
         return [e[2] for e in self._entries]

@@ -50,6 +50,7 @@ from astraea.core.job import Job, JobStatus
 from astraea.core.policy import KVAction, KVContext, Policy, PolicyEnv, tool_time_left
 from astraea.policies.common import host_room, other_tokens, release_waste
 from astraea.policies.mlfq import ClaimScale, Quotas, call_cost
+from astraea.policies.ratio_order import RatioOrder
 from astraea.policies.registry import register
 from astraea.predict.predictor import Predictor
 
@@ -152,6 +153,18 @@ class Astraea(Policy):
                 level = 0
             keys.append((level, -ratio if hrrn else job.ready_since))
         return keys
+
+    def waiting_order(self) -> RatioOrder | None:
+        cfg = self.config
+        if not cfg.use_hrrn:
+            return None  # FIFO within a level: the queue's sort is cheap enough
+        memory = cfg.hrrn_size == "memory"
+        return RatioOrder(
+            self._key_parts,
+            lambda: self._claims.mean if memory else None,
+            cfg.num_queues - 1,
+            cfg.aging_ratio,
+        )
 
     def _key_parts(self, job: Job) -> tuple:
         """(revision, w0, t * claim, claim, level, waiting): what a key needs besides the
