@@ -131,6 +131,7 @@ def one_round(ours: Ours, vllm: VLLMCases, seed: int, steps: int, vllm_first: bo
         runs = [("vllm", run_vllm), ("ours", run_ours)]
         for who, fn in runs if vllm_first else runs[::-1]:
             got.setdefault(name, {})[who] = fn()
+        got[name]["ours_others_runnable"] = ours.engine.runner.threads.others
 
     one = [prompt(rng, 512)]
     both(
@@ -167,7 +168,7 @@ def one_round(ours: Ours, vllm: VLLMCases, seed: int, steps: int, vllm_first: bo
     for size in BATCHES:
         got[f"decode step batch {size}"] = {
             who: statistics.median(dec[who][str(size)]) for who in ("ours", "vllm")
-        }
+        } | {"ours_others_runnable": ours.engine.runner.threads.others}
     return got
 
 

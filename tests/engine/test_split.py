@@ -91,3 +91,23 @@ def test_split_only_for_a_lone_first_chunk(tiny_hf):  # noqa: F811
     d.add("c", prompt(3, 20))
     d.logits(d.plan(d.seq("c")))
     assert r._row_split is None
+
+
+def test_shared_machine_splits_a_step_by_sequence_over_workers(tiny_hf, monkeypatch):  # noqa: F811
+    from astraea.engine import runner as runner_mod
+    from astraea.engine.threads import Layout
+
+    monkeypatch.setattr(runner_mod, "WORKER_MIN_ROWS", 2)  # the decodes split too
+    r = runner(tiny_hf, 2, "never")
+    r.threads.current = Layout(1, 2)  # what the governor picks while others want the CPU
+    d = Driver(r)
+    d.add("a", prompt(4, 30))
+    d.add("b", prompt(5, 9))
+    d.add("c", prompt(6, 17))
+    for _ in range(4):  # prefill, then decodes, each step on two one-thread workers
+        step = d.logits(d.plan(d.seq("a"), d.seq("b"), d.seq("c")))
+        for job, row in step.items():
+            ref = hf_last_logits(tiny_hf, d.tokens[job])
+            assert (row - ref).abs().max().item() < TOL, job
+            d.tokens[job].append(int(row.argmax()))
+    assert r._workers is not None

@@ -1,5 +1,6 @@
-"""Thread team sizing: fewer threads while other processes keep cores busy, set on the
-thread that computes; fused weights are views, not copies; the KV pool starts as zeros."""
+"""Thread layout: one team while nothing else wants the CPU, one-thread workers otherwise,
+set on the thread that computes; fused weights are views, not copies; the KV pool starts as
+zeros."""
 
 import threading
 
@@ -10,30 +11,60 @@ torch = pytest.importorskip("torch")
 from astraea.engine import threads  # noqa: E402
 from astraea.engine.kv_pool import lazy_zeros  # noqa: E402
 from astraea.engine.model import fused  # noqa: E402
-from astraea.engine.threads import ThreadGovernor, threads_for  # noqa: E402
+from astraea.engine.threads import Layout, ThreadGovernor, layout_for  # noqa: E402
 
 
 @pytest.mark.parametrize(
     ("others", "expected"),
-    [(0.0, 2), (0.3, 2), (0.67, 1), (1.0, 1), (2.5, 1)],  # 2 cores: a spinning neighbour
+    [
+        (0.0, Layout(2, 1)),
+        (0.4, Layout(2, 1)),
+        (0.5, Layout(1, 2)),
+        (1.0, Layout(1, 2)),  # a spinning neighbour
+        (5.0, Layout(1, 2)),  # oversubscription: workers too
+    ],
 )
-def test_team_shrinks_when_other_processes_keep_a_core_busy(others, expected):
-    assert threads_for(2, others, 2) == expected
+def test_layout_is_one_team_only_while_nothing_else_wants_the_cpu(others, expected):
+    assert layout_for(others, 2) == expected
 
 
-def test_team_never_exceeds_the_configured_count():
-    assert threads_for(8, 0.0, 3) == 3
-    assert threads_for(8, 6.2, 3) == 2
+def test_layout_never_exceeds_the_configured_count():
+    assert layout_for(0.0, 3) == Layout(3, 1)
+    assert layout_for(2.0, 3) == Layout(1, 3)
+    assert layout_for(4.0, 1) == Layout(1, 1)
 
 
-def test_governor_reads_the_machine_and_sets_the_count_on_the_calling_thread(monkeypatch):
-    # The machine: busy for 1 CPU second during 1 s of wall time, none of it ours.
-    busy, clock = [0.0, 1.0], [0.0, 1.0]
-    monkeypatch.setattr(threads, "machine_busy_seconds", lambda: busy.pop(0) if busy else 1.0)
-    monkeypatch.setattr(threads.time, "monotonic", lambda: clock.pop(0) if clock else 1.0)
-    monkeypatch.setattr(threads.time, "process_time", lambda: 0.0)
-    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
-    gov = ThreadGovernor(2, adaptive=True, interval=0.5)
+def test_others_runnable_leaves_out_this_process(monkeypatch, tmp_path):
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text("3.00 2.00 1.00 5/300 1234\n")
+    monkeypatch.setattr(threads, "_LOADAVG", loadavg)
+    monkeypatch.setattr(threads, "own_running_threads", lambda: 2)
+    assert threads.others_runnable() == 3
+    monkeypatch.setattr(threads, "own_running_threads", lambda: 9)
+    assert threads.others_runnable() == 0
+    monkeypatch.setattr(threads, "_LOADAVG", tmp_path / "missing")
+    assert threads.others_runnable() is None
+
+
+def test_own_running_threads_counts_the_caller():
+    assert threads.own_running_threads() >= 1  # the thread asking is running
+
+
+class _Sampler:
+    available = True
+
+    def __init__(self, mean: float) -> None:
+        self.value = mean
+
+    def mean(self) -> float:
+        return self.value
+
+
+def test_governor_sets_the_layouts_team_on_the_calling_thread(monkeypatch):
+    sampler = _Sampler(1.0)
+    monkeypatch.setattr(threads, "shared_sampler", lambda: sampler)
+    gov = ThreadGovernor(2, adaptive=True)
+    assert gov.layout() == Layout(1, 2)
     seen: list[int] = []
 
     def on_other_thread() -> None:
@@ -44,13 +75,15 @@ def test_governor_reads_the_machine_and_sets_the_count_on_the_calling_thread(mon
     t = threading.Thread(target=on_other_thread)
     t.start()
     t.join()
-    assert gov.others_busy == pytest.approx(1.0)
     assert seen == [1]
+    sampler.value = 0.0
+    assert gov.layout() == Layout(2, 1) and gov.apply() == 2
 
 
 def test_fixed_governor_applies_its_count():
     gov = ThreadGovernor(1, adaptive=False)
     torch.set_num_threads(2)
+    assert gov.layout() == Layout(1, 1)
     assert gov.apply() == 1 and torch.get_num_threads() == 1
 
 

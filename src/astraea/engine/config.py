@@ -79,12 +79,13 @@ class EngineConfig:
     max_num_seqs: int = 256
     max_num_batched_tokens: int = 8192
     num_threads: int | None = None  # torch intra-op threads on the CPU; None: every usable core
-    # Lower the team below ``num_threads`` while other processes keep cores busy (threads.py):
-    # a full OpenMP team stalls in its barriers whenever any of its cores is taken.
+    # While other tasks want the CPU, one thread per team and large steps split over
+    # one-thread workers (threads.py): a full OpenMP team stalls in its barriers whenever
+    # any of its cores is taken.
     adaptive_threads: bool = True
-    # Forward passes split by sequence across this many Python threads (``num_threads`` //
-    # workers intra-op threads each, at least 1). Kept for comparison: each worker streams
-    # all the weights, so one team (``num_workers=1``) is faster on every case measured.
+    # Every forward pass split by sequence across this many Python threads (``num_threads``
+    # // workers intra-op threads each, at least 1). Kept for comparison: each worker streams
+    # all the weights, so on a quiet machine one team (``num_workers=1``) is faster.
     num_workers: int = 1
 
     def __post_init__(self) -> None:

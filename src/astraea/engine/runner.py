@@ -31,6 +31,10 @@ Sampler = Callable[[torch.Tensor, Sequence[str]], list[int]]
 
 # A lone first chunk of at least this many rows may be split by rows (split.py).
 SPLIT_MIN_ROWS = 256
+# While the machine is shared, a step of several sequences and at least this many rows is
+# split by sequence over one-thread workers (each reads all the weights: at batch 8 decode
+# that cost more than the second share gained, at 32 it paid).
+WORKER_MIN_ROWS = 16
 
 _DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32, "float16": torch.float16}
 
@@ -89,7 +93,8 @@ class ModelRunner:
 
     def __init__(self, model: LlamaModel, config: EngineConfig, sampler: Sampler = greedy) -> None:
         # One team sized by the governor, set on whichever thread runs the pass (the
-        # server's engine thread included); split-by-sequence workers run one thread each.
+        # server's engine thread included); while other tasks want the CPU, a step with
+        # several sequences is split over one-thread workers (threads.py).
         self.threads = ThreadGovernor(config.num_threads, adaptive=config.adaptive_threads)
         self._workers: ThreadPoolExecutor | None = None
         if config.num_workers > 1:
@@ -152,18 +157,32 @@ class ModelRunner:
             raise ValueError(f"step {step} of a {plan.num_steps}-step plan")
         if not plan.seqs:
             return [], torch.empty(0, self.model.config.vocab_size)
-        groups = split_by_cost(plan.seqs, self.config.num_workers)
+        layout = self.threads.layout()
+        fixed = self.config.num_workers
+        parts = fixed if fixed > 1 else self._worker_parts(plan, layout.workers)
+        groups = split_by_cost(plan.seqs, parts)
         batches = [build_batch(g, token_ids, self.block_size, step, self.device) for g in groups]
         jobs = [job for batch in batches for job in batch.sample_jobs]
         if len(batches) == 1:
             return jobs, self.forward(batches[0])
         started = time.perf_counter()
-        assert self._workers is not None
-        per_worker = max(1, (self.config.num_threads or 1) // len(batches))
-        futures = [self._workers.submit(self._run, b, per_worker) for b in batches]
-        parts = [f.result() for f in futures]
+        per_worker = max(1, (self.config.num_threads or 1) // len(batches)) if fixed > 1 else 1
+        if self._workers is None:  # one-thread workers while the machine is shared
+            self._workers = ThreadPoolExecutor(self.threads.max_threads, "astraea-forward")
+        futures = [self._workers.submit(self._run, b, per_worker) for b in batches[1:]]
+        try:
+            first = self._run(batches[0], per_worker)  # the calling thread takes a group
+        finally:
+            parts_out = [f.result() for f in futures]
         self.forward_seconds += time.perf_counter() - started
-        return jobs, torch.cat(parts)
+        return jobs, torch.cat([first, *parts_out])
+
+    def _worker_parts(self, plan: StepPlan, workers: int) -> int:
+        """How many one-thread workers split this step by sequence (1: none)."""
+        if workers < 2 or self.device.type != "cpu":
+            return 1
+        rows = sum(s.num_new_tokens for s in plan.seqs)
+        return workers if rows >= WORKER_MIN_ROWS else 1
 
     def forward(self, batch: StepBatch) -> torch.Tensor:
         """Logits of the batch's sampling rows (float32 [rows, vocab])."""
