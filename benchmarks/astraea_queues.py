@@ -34,6 +34,7 @@ ROWS = [
 ]
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
+    "Q0 quota 512 (the old default)": {"base_quantum": 512},
     "paper (token cost, plain T)": {"call_cost": "tokens", "hrrn_size": "time"},
     "token cost": {"call_cost": "tokens"},
     "plain T": {"hrrn_size": "time"},

@@ -15,7 +15,8 @@ SERVICE = ServiceTimeModel(0.025, 3e-4, 0.033, 1e-6, 0.0, 2048)  # fixed, for ex
 
 
 def tracker(policy: str = "astraea", **kw: float) -> JobTracker:
-    chosen = make_policy(policy)
+    # Q0's quota at 512 decode tokens, so that a 600-token answer demotes its job.
+    chosen = make_policy(policy, **({"base_quantum": 512} if policy == "astraea" else {}))
     chosen.bind(PolicyEnv(SERVICE))
     return JobTracker(chosen, **kw)
 

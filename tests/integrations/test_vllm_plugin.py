@@ -67,7 +67,9 @@ def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     # Token-count call cost (the paper's literal reading): a 600-token prompt demotes, so the
     # demotion test needs no long generation on this CPU.
     settings = PluginSettings(
-        policy_params={"call_cost": "tokens"}, trace_path=str(trace), pin_ttl=PIN_TTL
+        policy_params={"call_cost": "tokens", "base_quantum": 512},
+        trace_path=str(trace),
+        pin_ttl=PIN_TTL,
     )
     env = vllm_env(settings)
     with VLLMProcess(command, env, port, timeout=300) as process:

@@ -17,7 +17,8 @@ job resumes soon and frees it. A job in the lowest queue whose ratio exceeds ``a
 is served as if in Q0. Admission packs the batch in that order while memory fits, skipping
 what does not fit; running calls are preempted only when memory runs out. Quotas at the
 quantiles of observed costs (``quotas="adaptive"``) fill every queue, and measured worse
-(docs/results.md, "astraea's queues").
+(docs/results.md, "astraea's queues"); so did Q0's quota at 512: the default (4,096 decode
+tokens of compute) demotes only heavy calls and leaves the rest to HRRN.
 
 KV during tool calls. Below ``watermark`` (fraction of accelerator KV blocks owned) a job
 keeps (preserves) its KV; so it does above the watermark while no call is waiting for
@@ -58,7 +59,12 @@ from astraea.predict.predictor import Predictor
 @dataclass(frozen=True, slots=True)
 class AstraeaConfig:
     num_queues: int = 4  # m
-    base_quantum: int = 512  # token-cost quota of Q0
+    # Token-cost quota of Q0. With the service cost, a call costing more than 4,096 decode
+    # tokens of compute demotes its job; at 512 demotions cost JCT on every mix measured and
+    # helped on none (benchmarks/astraea_queues.py: tuning mixes, two seeds, geomean 0.985 ->
+    # 0.976x the best peer; held-out coding 1.23 -> 1.00x at its top rate), since HRRN
+    # already orders by the predicted size. Heavier calls (long generations) still demote.
+    base_quantum: int = 4096
     quantum_growth: float = 2.0  # quota of Q_k = base_quantum * growth**k
     aging_ratio: float = 8.0  # response ratio that lifts a lowest-queue job to Q0
     watermark: float = 0.9  # KV use below which every tool-waiting job preserves
