@@ -1,4 +1,4 @@
-"""Paged attention over a flattened varlen batch, in plain PyTorch.
+"""Paged attention over a flattened varlen batch.
 
 KV layout of one layer: ``[2 * kv_heads, num_slots, head_dim]`` where slot = block id *
 block_size + offset, the K heads first, then the V heads. Head-major so that gathering a
@@ -6,12 +6,14 @@ batch's context (one ``index_select`` along the slot axis, K and V at once) yiel
 rows that SDPA reads contiguously. Writing the step's new K/V is one ``index_copy_``.
 
 The batch's rows are ordered: single-token queries first (decodes, and 1-token chunks), then
-multi-token chunks one after the other. Single-token queries come longest context first, in
-a few groups of similar length; each group shares one gather and one SDPA call, padded to its
-longest context with a mask (so short contexts beside long ones do not pay for the longest);
-each multi-token chunk has its own call
-(prefill is compute-bound, so the Python loop costs little there). Everything a layer needs is
-computed once per step by the runner and shared by all layers (``AttentionMeta``).
+multi-token chunks one after the other. On the CPU in float32 the single-token queries go
+to a C kernel that reads their blocks in place (``paged_decode``). Elsewhere (CUDA, bf16, no
+C compiler) they come longest context first, in a few groups of similar length; each group
+shares one gather and one SDPA call, padded to its longest context with a mask (so short
+contexts beside long ones do not pay for the longest). Each multi-token chunk has its own
+SDPA call (prefill is compute-bound, so the Python loop costs little there). Everything a
+layer needs is computed once per step by the runner and shared by all layers
+(``AttentionMeta``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+
+from astraea.engine import paged_decode
 
 # Query rows per SDPA call in a prompt's first chunk (see ``causal_rows``).
 CAUSAL_BLOCK = 128
@@ -56,6 +60,11 @@ class AttentionMeta:
     slot_mapping: torch.Tensor  # [num_rows] slot each new token's K/V is written to
     num_decode: int = 0  # rows [0, num_decode) are single-token queries
     decode_groups: list[DecodeGroup] = field(default_factory=list)
+    # The same rows for the in-place kernel (paged_decode.py): block tables [num_decode,
+    # max_blocks] int32 (padded with block 0) and context lengths [num_decode] int32.
+    decode_tables: torch.Tensor | None = None
+    decode_lengths: torch.Tensor | None = None
+    block_size: int = 0
     prefills: list[PrefillChunk] = field(default_factory=list)
 
 
@@ -73,7 +82,16 @@ def paged_attention(
     kv_heads = kv.shape[1] // 2
     group = heads // kv_heads
     parts: list[torch.Tensor] = []
-    for g in meta.decode_groups:
+    groups = meta.decode_groups
+    if meta.decode_tables is not None and paged_decode.applies(q, layer_cache, meta.block_size):
+        rows = q[: meta.num_decode]
+        parts.append(
+            paged_decode.decode(
+                rows, layer_cache, meta.decode_tables, meta.decode_lengths, meta.block_size
+            )
+        )
+        groups = []
+    for g in groups:
         n, length = g.num_seqs, g.span
         ctx = layer_cache.index_select(1, g.slots).view(2 * kv_heads, n, length, -1)
         ctx = ctx.transpose(0, 1)  # [n, 2 * kv_heads, length, head_dim]

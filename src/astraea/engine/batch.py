@@ -161,6 +161,12 @@ def _decode_group(
     """Gathers for the single-token queries (rows longest first): per group, contexts padded
     to the group's longest (in whole blocks, padding pointing at block 0) and masked."""
     meta.num_decode = len(tables)
+    widest = max(len(t) for t in tables)
+    meta.decode_tables = torch.tensor(
+        [list(t) + [0] * (widest - len(t)) for t in tables], dtype=torch.int32
+    ).to(device)
+    meta.decode_lengths = torch.tensor(lengths, dtype=torch.int32).to(device)
+    meta.block_size = block_size
     start = 0
     for size in group_lengths(lengths, block_size):
         rows = range(start, start + size)
