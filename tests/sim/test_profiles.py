@@ -256,3 +256,17 @@ def test_zero_is_allowed_where_it_means_something() -> None:
     d = PROFILES[DEFAULT_PROFILE].to_dict() | {"c": 0.0, "e": 0, "host_kv_capacity_tokens": 0}
     p = CostProfile.from_dict(d)
     assert p.iteration_time(0, 5, 1000) == p.a
+
+
+@ALL
+def test_reference_variants_change_only_what_they_name(name: str) -> None:
+    base = get_profile(name)
+    pooled = get_profile(name + "+one-pool")
+    assert pooled.kv_capacity_tokens == base.kv_capacity_tokens + base.host_kv_capacity_tokens
+    assert pooled.host_kv_capacity_tokens == 0
+    fast = get_profile(name + "+free-link")
+    assert fast.kv_capacity_tokens == base.kv_capacity_tokens
+    assert fast.host_kv_capacity_tokens == base.host_kv_capacity_tokens
+    assert fast.swap_time(100_000) < 1e-6 < base.swap_time(100_000)
+    assert fast.iteration_time(512, 8, 4096) == base.iteration_time(512, 8, 4096)
+    assert CostProfile.from_dict(json.loads(json.dumps(fast.to_dict()))) == fast

@@ -183,13 +183,34 @@ def one_pool(profile: CostProfile) -> CostProfile:
     )
 
 
+FREE_LINK = "+free-link"
+# Bytes per second of a link that takes no time (finite, so profiles stay valid JSON).
+INSTANT_LINK = 1e18
+
+
+def free_link(profile: CostProfile) -> CostProfile:
+    """The same engine with KV copies between its tiers taking no time. Unlike
+    ``one_pool``, a call still computes only on device memory, so this is what a perfect use
+    of the host tier could give: the bound that includes the link (``free-link``)."""
+    return dataclasses.replace(
+        profile,
+        name=profile.name + FREE_LINK,
+        host_link_bytes_per_s=INSTANT_LINK,
+        source=f"{profile.source}\n{FREE_LINK}: copies between the tiers take no time",
+    )
+
+
+VARIANTS = {ONE_POOL: one_pool, FREE_LINK: free_link}
+
+
 def get_profile(name_or_path: str) -> CostProfile:
-    """A built-in profile by name (``NAME+one-pool``: ``one_pool`` of it), or one loaded from
-    a JSON file written by ``to_dict``."""
+    """A built-in profile by name (``NAME+one-pool``, ``NAME+free-link``: that variant of
+    it), or one loaded from a JSON file written by ``to_dict``."""
     if name_or_path in PROFILES:
         return PROFILES[name_or_path]
-    if name_or_path.endswith(ONE_POOL):
-        return one_pool(get_profile(name_or_path[: -len(ONE_POOL)]))
+    for suffix, variant in VARIANTS.items():
+        if name_or_path.endswith(suffix):
+            return variant(get_profile(name_or_path[: -len(suffix)]))
     path = Path(name_or_path)
     if not (path.suffix == ".json" or path.exists()):
         raise ValueError(
