@@ -55,7 +55,7 @@ def test_kernel_equals_the_gather_path_for_ragged_contexts(heads, kv_heads, head
 
 
 @needs_cc
-def test_kernel_split_over_threads_matches_one_thread():
+def test_kernel_on_an_openmp_team_matches_one_thread():
     q, _, cache, meta = _case([300, 250, 40, 40, 17, 500], 9, 3, 64, block_size=16, seed=1)
     before = torch.get_num_threads()
     try:
@@ -75,15 +75,6 @@ def test_large_scores_do_not_overflow_the_softmax():
     portable, kernel = _both(q, kv, cache, meta)
     assert torch.isfinite(kernel).all()
     torch.testing.assert_close(kernel, portable, atol=1e-5, rtol=1e-4)
-
-
-def test_split_balances_context_tokens_and_covers_every_row():
-    lengths = torch.tensor([500, 480, 30, 20, 10, 10], dtype=torch.int32)
-    parts = paged_decode._split(lengths, 2)
-    assert parts == [(0, 1), (1, 6)]
-    assert paged_decode._split(lengths, 1) == [(0, 6)]
-    many = paged_decode._split(torch.ones(5, dtype=torch.int32), 8)
-    assert many == [(i, i + 1) for i in range(5)]
 
 
 @needs_cc

@@ -138,3 +138,30 @@ def test_hf_directory_round_trip(tiny_hf, tmp_path):
     tok = checkpoint.tokenizer
     assert tok.apply_chat_template([{"role": "user", "content": "abc"}]) == [1, 4, 5, 6, 3]
     assert tok.bos_token_id == 1 and tok.is_eos(3)
+
+
+def test_prepacked_weights_give_the_plain_weights_logits(tiny_hf):
+    config = hf_model_config(tiny_hf.config.to_dict())
+    runs = {}
+    for packed in (False, True):
+        model = LlamaModel.from_tensors(config, tiny_hf.state_dict(), torch.float32)
+        engine = EngineConfig(
+            dtype="float32", block_size=4, num_gpu_blocks=40, num_cpu_blocks=8,
+            prepack_weights=packed,
+        )  # fmt: skip
+        runner = ModelRunner(model, engine)
+        assert model.layers[0].qkv_weight.is_mkldnn == packed
+        assert model.lm_head.is_mkldnn == packed and not model.embed.is_mkldnn
+        d = Driver(runner)
+        d.add("a", prompt(8, 13))
+        d.add("b", prompt(9, 6))
+        rows = []
+        for _ in range(4):  # the prefill, then three decode steps
+            out = d.logits(d.plan(d.seq("a"), d.seq("b")))
+            for job, row in out.items():
+                d.tokens[job].append(int(row.argmax()))
+            rows.append(out)
+        runs[packed] = rows
+    for plain, packed in zip(runs[False], runs[True], strict=True):
+        for job in plain:
+            assert (plain[job] - packed[job]).abs().max().item() < 1e-5

@@ -87,6 +87,9 @@ class EngineConfig:
     # // workers intra-op threads each, at least 1). Kept for comparison: each worker streams
     # all the weights, so on a quiet machine one team (``num_workers=1``) is faster.
     num_workers: int = 1
+    # Linear weights in oneDNN's prepacked layout on the CPU in float32 (model.prepack):
+    # faster at decode sizes; False keeps the checkpoint's plain tensors (shared, no copy).
+    prepack_weights: bool = True
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:

@@ -33,7 +33,7 @@ from astraea.core.scheduler import Scheduler
 from astraea.engine.calls import EngineCalls
 from astraea.engine.config import EngineConfig
 from astraea.engine.isolation import CopyError, StepFailed, compute_isolated, sample_isolated
-from astraea.engine.runner import ModelRunner
+from astraea.engine.runner import ModelRunner, release_freed_memory
 from astraea.engine.sampling import Request, SamplingParams
 from astraea.engine.tokenizer import Tokenizer
 from astraea.engine.weights import Checkpoint, load_checkpoint
@@ -80,6 +80,8 @@ class Engine(EngineCalls):
                 checkpoint = load_checkpoint(checkpoint)
             runner = ModelRunner.from_checkpoint(checkpoint, engine_config or EngineConfig())
             tokenizer = tokenizer or checkpoint.tokenizer
+            del checkpoint  # its plain weights, where the runner prepacked its own
+            release_freed_memory()
         if isinstance(policy, str):
             from astraea.policies import make_policy  # the registry imports every policy
 

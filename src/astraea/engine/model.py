@@ -18,9 +18,31 @@ from torch import nn
 from astraea.engine.attention import AttentionMeta, paged_attention, write_kv
 from astraea.engine.config import ModelConfig
 
+# oneDNN picks its packed layout for this many rows; decode batches are about this size and
+# larger steps lose little (vLLM-CPU uses the same hint).
+PREPACK_BATCH_HINT = 32
+
 
 def _param(t: torch.Tensor) -> nn.Parameter:
     return nn.Parameter(t, requires_grad=False)
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``x @ weight.T`` for a plain weight, or one prepacked by ``LlamaModel.prepack``."""
+    if weight.is_mkldnn:
+        return torch.ops.mkldnn._linear_pointwise(x, weight, None, "none", [], "")
+    return F.linear(x, weight)
+
+
+def prepack_supported() -> bool:
+    """Whether this torch build can keep linear weights in oneDNN's prepacked layout."""
+    ops = getattr(torch.ops, "mkldnn", None)
+    return bool(
+        torch.backends.mkldnn.is_available()
+        and ops is not None
+        and hasattr(ops, "_reorder_linear_weight")
+        and hasattr(ops, "_linear_pointwise")
+    )
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -75,20 +97,20 @@ class DecoderLayer(nn.Module):
         rows = x.shape[0]
         heads, kv_heads = self.num_heads, self.num_kv_heads
         h = rms_norm(x, self.input_norm, self.eps)
-        qkv = F.linear(h, self.qkv_weight).view(rows, heads + 2 * kv_heads, self.head_dim)
+        qkv = linear(h, self.qkv_weight).view(rows, heads + 2 * kv_heads, self.head_dim)
         qk = qkv[:, : heads + kv_heads]
         rotated = qk.roll(self.head_dim // 2, -1)
         qk.mul_(cos).addcmul_(rotated, sin)
         kv = qkv[:, heads:]
         write_kv(layer_cache, kv, meta.slot_mapping)
         attn = paged_attention(qkv[:, :heads], kv, layer_cache, meta)
-        return self.mlp_residual(x + F.linear(attn, self.o_weight))
+        return self.mlp_residual(x + linear(attn, self.o_weight))
 
     def mlp_residual(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` plus the MLP of its post-attention norm."""
         h = rms_norm(x, self.post_norm, self.eps)
-        gate, up = F.linear(h, self.gate_up_weight).chunk(2, dim=-1)
-        return x + F.linear(F.silu(gate) * up, self.down_weight)
+        gate, up = linear(h, self.gate_up_weight).chunk(2, dim=-1)
+        return x + linear(F.silu(gate) * up, self.down_weight)
 
 
 class LlamaModel(nn.Module):
@@ -127,6 +149,27 @@ class LlamaModel(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.embed.dtype
 
+    def prepack(self, batch_hint: int = PREPACK_BATCH_HINT) -> None:
+        """Keep every projection and the LM head in oneDNN's prepacked layout (CPU).
+
+        Why: at decode sizes (1-64 rows) oneDNN on prepacked weights beats MKL's sgemm on
+        the plain ones (measured on SmolLM2's shapes, two threads, quiet machine: all
+        projections and the head 98 against 162 ms at 32 rows, 49 against 99 at 8, 37
+        against 45 at 1; 1,035 against 1,146 ms at 512), as vLLM-CPU does with its own
+        oneDNN handles. The plain weights are released (they stay alive only if the caller
+        keeps the checkpoint); a tied LM head gets its own packed copy, since the embedding
+        lookup needs the plain table."""
+
+        def pack(w: torch.Tensor) -> nn.Parameter:
+            if w.is_mkldnn:
+                return _param(w)
+            return _param(torch.ops.mkldnn._reorder_linear_weight(w.detach(), batch_hint))
+
+        for layer in self.layers:
+            for name in ("qkv_weight", "o_weight", "gate_up_weight", "down_weight"):
+                setattr(layer, name, pack(getattr(layer, name)))
+        self.lm_head = pack(self.lm_head)
+
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -146,7 +189,7 @@ class LlamaModel(nn.Module):
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         h = rms_norm(hidden, self.norm, self.config.rms_norm_eps)
-        return F.linear(h, self.lm_head).float()
+        return linear(h, self.lm_head).float()
 
 
 def _layer_weights(tensors: Mapping[str, torch.Tensor], index: int) -> dict[str, torch.Tensor]:

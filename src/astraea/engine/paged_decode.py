@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import itertools
 import logging
 import os
 import shutil
 import subprocess
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 
@@ -32,14 +30,14 @@ import torch
 
 log = logging.getLogger(__name__)
 
-FLAGS = ["-O3", "-march=native", "-std=c11", "-shared", "-fPIC"]
+# -fopenmp links libgomp.so.1 by its soname: in a process that imported torch that is
+# torch's own runtime, so the kernel's threads are torch's team, not a second one.
+FLAGS = ["-O3", "-march=native", "-std=c11", "-shared", "-fPIC", "-fopenmp"]
 ENV_SWITCH = "ASTRAEA_DECODE_KERNEL"  # "torch": never use the kernel
 
 _kernel: ctypes.CDLL | None = None
 _tried = False
 _enabled = os.environ.get(ENV_SWITCH, "auto").strip().lower() != "torch"
-_pool: ThreadPoolExecutor | None = None
-_pool_size = 0
 _limits = (0, 0, 0)
 
 
@@ -156,7 +154,7 @@ def decode(
 ) -> torch.Tensor:
     """Attention output [n, heads * head_dim] of one query per sequence (``q``: [n, heads,
     head_dim], rows may be strided) over its ``lengths[i]`` cached tokens, found through
-    ``tables`` ([n, max_blocks] int32 block ids). Split by sequence over torch's thread count."""
+    ``tables`` ([n, max_blocks] int32 block ids), on torch's OpenMP team."""
     lib = _load()
     assert lib is not None, "call applies() first"
     n, heads, head_dim = q.shape
@@ -172,38 +170,10 @@ def decode(
         lengths.data_ptr(),
     )
     tail = (heads, kv_heads, head_dim, block_size, head_dim**-0.5, out.data_ptr())
-    parts = _split(lengths, torch.get_num_threads())
-    if len(parts) == 1:
-        _check(lib.astraea_paged_decode(*args, 0, n, *tail))
-        return out
-    global _pool, _pool_size
-    if _pool is None or _pool_size < len(parts):
-        _pool = ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="paged-decode")
-        _pool_size = len(parts)
-    # ctypes releases the GIL for the call, so the parts run on their own cores.
-    calls = [_pool.submit(lib.astraea_paged_decode, *args, b, e, *tail) for b, e in parts]
-    for call in calls:
-        _check(call.result())
+    _check(lib.astraea_paged_decode(*args, 0, n, *tail))
     return out
 
 
 def _check(code: int) -> None:
     if code != 0:
         raise ValueError("paged decode kernel: shape beyond its limits")
-
-
-def _split(lengths: torch.Tensor, parts: int) -> list[tuple[int, int]]:
-    """Contiguous sequence ranges of about equal context tokens, at most ``parts``."""
-    n = int(lengths.shape[0])
-    parts = max(1, min(parts, n))
-    if parts == 1:
-        return [(0, n)]
-    cum = lengths.cumsum(0).tolist()
-    bounds, total = [0], cum[-1]
-    for k in range(1, parts):
-        goal = total * k / parts
-        # the boundary whose prefix is nearest the goal, leaving a row for each part to come
-        room = range(bounds[-1] + 1, n - (parts - k) + 1)
-        bounds.append(min(room, key=lambda i: abs(cum[i - 1] - goal)))
-    bounds.append(n)
-    return [(b, e) for b, e in itertools.pairwise(bounds) if e > b]

@@ -10,6 +10,7 @@ token lists, runs one forward pass, and samples. The engine loop around it (wall
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,7 @@ from astraea.core.plan import ScheduledSeq, StepPlan
 from astraea.engine.batch import StepBatch, build_batch
 from astraea.engine.config import EngineConfig
 from astraea.engine.kv_pool import KVPool
-from astraea.engine.model import LlamaModel
+from astraea.engine.model import LlamaModel, prepack_supported
 from astraea.engine.split import RowSplit
 from astraea.engine.threads import ThreadGovernor
 from astraea.engine.weights import Checkpoint, load_checkpoint
@@ -70,6 +71,14 @@ def _cost(seq: ScheduledSeq) -> float:
     return seq.num_new_tokens + 4 + seq.kv_len / 64
 
 
+def release_freed_memory() -> None:
+    """Hand freed heap pages back to the OS (glibc's ``malloc_trim``): weights of a few MB
+    each live on the heap, and freeing them alone leaves the pages counted in RSS (the
+    bundled model: 1,072 against 932 MB after start with its weights prepacked)."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def cpu_has_fast_bf16() -> bool:
     """Whether this CPU computes bf16 natively (AMX or AVX512-BF16); without it bf16 matmuls
     are emulated and run several times slower than fp32."""
@@ -102,6 +111,14 @@ class ModelRunner:
         self.model = model
         self.config = config
         self.device = torch.device(config.device)
+        if (
+            config.prepack_weights
+            and self.device.type == "cpu"
+            and model.dtype == torch.float32
+            and prepack_supported()
+        ):
+            model.prepack()
+            release_freed_memory()  # the plain weights' pages, if nobody else holds them
         self.pool = KVPool(model.config, config, model.dtype, self.device)
         self.sampler = sampler
         self._row_split: RowSplit | None = None

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from astraea.engine.attention import causal_rows, write_kv
-from astraea.engine.model import LlamaModel, rms_norm
+from astraea.engine.model import LlamaModel, linear, rms_norm
 
 # Relative cost of attending over the whole prompt against a row's projections, for the
 # split point: causal attention is ~15% of a 512-token prefill of SmolLM2 on this CPU.
@@ -90,7 +90,10 @@ class RowSplit:
                 buf = qkv_bufs[i % 2]
                 h = rms_norm(x, layer.input_norm, layer.eps)
                 mine = buf[start:end]
-                torch.mm(h, layer.qkv_weight.t(), out=mine)
+                if layer.qkv_weight.is_mkldnn:  # prepacked: no out= form
+                    mine.copy_(linear(h, layer.qkv_weight))
+                else:
+                    torch.mm(h, layer.qkv_weight.t(), out=mine)
                 qkv = mine.view(end - start, heads + 2 * kv_heads, head_dim)
                 qk = qkv[:, : heads + kv_heads]
                 rotated = qk.roll(head_dim // 2, -1)
@@ -101,7 +104,7 @@ class RowSplit:
                 q = full[:, :heads].transpose(0, 1).unsqueeze(0)
                 ctx = full[:, heads:].transpose(0, 1).unsqueeze(0)
                 attn = causal_rows(q, ctx, kv_heads, tril, start, end)
-                x = layer.mlp_residual(x + F.linear(attn, layer.o_weight))
+                x = layer.mlp_residual(x + linear(attn, layer.o_weight))
             out[start:end] = x
 
         def guarded(start: int, end: int) -> None:

@@ -7,7 +7,8 @@
  * accumulators. Nothing is gathered or padded, so a step reads each context once.
  *
  * Built at first use by astraea/engine/paged_decode.py with the machine's own flags
- * (-march=native): the AVX2 + FMA path where the CPU has them, plain C otherwise.
+ * (-march=native): the AVX2 + FMA path where the CPU has them, plain C otherwise; OpenMP
+ * splits the (sequence, KV head) pairs over the caller's team.
  */
 #include <math.h>
 #include <stdint.h>
@@ -231,17 +232,20 @@ int astraea_paged_decode(const float *q, long q_row_stride, const float *cache, 
         block_size > MAX_BLOCK)
         return -1;
     Layer L = {cache, head_stride, kv_heads, heads / kv_heads, head_dim, block_size, scale};
-    for (int i = begin; i < end; i++) {
-        for (int h = 0; h < kv_heads; h++) {
-            Layer Lh = L;
-            Lh.cache = cache + (long)h * head_stride;
-            const float *qh = q + (long)i * q_row_stride + (long)h * L.group * head_dim;
-            float *oh = out + (long)i * heads * head_dim + (long)h * L.group * head_dim;
-            if (head_dim == 64)
-                one_head(&Lh, 64, qh, tables + (long)i * table_stride, lengths[i], oh);
-            else
-                one_head(&Lh, head_dim, qh, tables + (long)i * table_stride, lengths[i], oh);
-        }
+    long items = (long)(end - begin) * kv_heads;
+    /* Built with -fopenmp this joins the caller's OpenMP team (torch's own runtime, already
+     * loaded), sized by torch.set_num_threads; dynamic, since contexts differ in length. */
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long item = 0; item < items; item++) {
+        int i = begin + (int)(item / kv_heads), h = (int)(item % kv_heads);
+        Layer Lh = L;
+        Lh.cache = cache + (long)h * head_stride;
+        const float *qh = q + (long)i * q_row_stride + (long)h * L.group * head_dim;
+        float *oh = out + (long)i * heads * head_dim + (long)h * L.group * head_dim;
+        if (head_dim == 64)
+            one_head(&Lh, 64, qh, tables + (long)i * table_stride, lengths[i], oh);
+        else
+            one_head(&Lh, head_dim, qh, tables + (long)i * table_stride, lengths[i], oh);
     }
     return 0;
 }
