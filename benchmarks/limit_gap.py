@@ -9,12 +9,12 @@ limit's; and at vllm-fcfs's reference rate (where its avg JCT reaches 1.5x light
 interpolated, then run there) astraea's and the limit's avg JCT over vllm-fcfs's. Each mix
 says whether it is in the tuning or the held-out set.
 
-The bound that includes the link (``free-link``): the two tiers as they are, copies between
-them taking no time (``NAME+free-link``), best of astraea, lamps and infercept on it. A call
-still computes on device memory only, so where the one-pool limit is out of reach because
-running calls outgrow the device (not because idle contexts wait on the link), this says
-how much any use of the host tier could give; at each mix's top rate it also says whether
-the best peer could be beaten by 15% at all. Checks the issue-12 targets and
+A second reference, ``free-link``: the two tiers as they are, copies between them taking no
+time (``NAME+free-link``), best of astraea, lamps and infercept on it. A call still computes
+on device memory only, so where the one-pool limit is out of reach because running calls
+outgrow the device (not because idle contexts wait on the link), this says how much a
+perfect use of the host tier could give; at each mix's top rate it also says whether any of
+those policies, even with free copies, gets to 0.85x the best peer. Checks the issue-12 targets and
 writes ``benchmarks/results/limit_gap.json``.
 
     python benchmarks/limit_gap.py                 # InferCept mix on the three Llama-2 profiles

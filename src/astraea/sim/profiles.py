@@ -191,7 +191,7 @@ INSTANT_LINK = 1e18
 def free_link(profile: CostProfile) -> CostProfile:
     """The same engine with KV copies between its tiers taking no time. Unlike
     ``one_pool``, a call still computes only on device memory, so this is what a perfect use
-    of the host tier could give: the bound that includes the link (``free-link``)."""
+    of the host tier could give, device memory kept as it is (``free-link``)."""
     return dataclasses.replace(
         profile,
         name=profile.name + FREE_LINK,
