@@ -23,6 +23,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from importlib import resources
 from pathlib import Path
 
@@ -39,6 +40,7 @@ _kernel: ctypes.CDLL | None = None
 _tried = False
 _enabled = os.environ.get(ENV_SWITCH, "auto").strip().lower() != "torch"
 _limits = (0, 0, 0)
+_load_lock = threading.Lock()  # forward workers may reach the first call together
 
 
 def _cache_dir() -> Path:
@@ -86,20 +88,30 @@ def build(source: str, compiler: str) -> Path:
 
 
 def _load() -> ctypes.CDLL | None:
-    global _kernel, _tried, _limits
-    if _tried:
+    global _tried
+    if _tried:  # set only once ``_kernel`` is final
         return _kernel
-    _tried = True
+    with _load_lock:
+        if not _tried:
+            try:
+                _build_and_bind()
+            finally:
+                _tried = True
+    return _kernel
+
+
+def _build_and_bind() -> None:
+    global _kernel, _limits
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
         log.warning("no C compiler found: decode attention uses the portable torch path")
-        return None
+        return
     source = resources.files("astraea.engine").joinpath("csrc/paged_decode.c").read_text()
     try:
         lib = ctypes.CDLL(str(build(source, compiler)))
     except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
         log.warning("paged decode kernel not built (%s): using the portable torch path", exc)
-        return None
+        return
     fn = lib.astraea_paged_decode
     fn.restype = ctypes.c_int
     fn.argtypes = [
@@ -115,7 +127,6 @@ def _load() -> ctypes.CDLL | None:
     lib.astraea_paged_decode_limits(*(ctypes.byref(x) for x in limits))
     _limits = tuple(x.value for x in limits)
     _kernel = lib
-    return lib
 
 
 def enable(flag: bool) -> None:
