@@ -101,3 +101,16 @@ def test_build_is_cached_by_source(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         paged_decode.build("this is not C", "cc")
     assert sorted(p.suffix for p in (tmp_path / "kernels").iterdir()) == [".so", ".so"]
+
+
+@needs_cc
+def test_a_block_id_outside_the_cache_fails_the_call_without_reading_it():
+    q, _, cache, meta = _case([40, 9], 4, 2, 64, block_size=16, seed=3)
+    assert paged_decode.applies(q, cache, 16)
+    tables = meta.decode_tables.clone()
+    tables[1, 0] = cache.shape[1] // 16  # one past the last block
+    with pytest.raises(IndexError, match="outside the KV cache"):
+        paged_decode.decode(q, cache, tables, meta.decode_lengths, 16)
+    tables[1, 0] = -1
+    with pytest.raises(IndexError):
+        paged_decode.decode(q, cache, tables, meta.decode_lengths, 16)

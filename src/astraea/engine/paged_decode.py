@@ -186,5 +186,7 @@ def decode(
 
 
 def _check(code: int) -> None:
+    if code == -2:  # as index_select on the portable path: the step fails, nothing is read
+        raise IndexError("paged decode kernel: a block id outside the KV cache")
     if code != 0:
         raise ValueError("paged decode kernel: shape beyond its limits")

@@ -117,8 +117,7 @@ class ModelRunner:
             and model.dtype == torch.float32
             and prepack_supported()
         ):
-            model.prepack()
-            release_freed_memory()  # the plain weights' pages, if nobody else holds them
+            model.prepack()  # Engine trims the plain weights' pages once it drops them
         self.pool = KVPool(model.config, config, model.dtype, self.device)
         self.sampler = sampler
         self._row_split: RowSplit | None = None

@@ -223,7 +223,9 @@ int astraea_paged_decode_limits(int *max_group, int *max_dim, int *max_block) {
 
 /* Sequences [begin, end): q row i at q + i * q_row_stride ([heads, head_dim] contiguous),
  * its block table at tables + i * table_stride, its context length lengths[i]; output row i
- * at out + i * heads * head_dim. Returns 0, or -1 for shapes beyond the limits. */
+ * at out + i * heads * head_dim. Returns 0, -1 for shapes beyond the limits, or -2 for a
+ * block id outside the cache (checked first, so a bad table fails its step instead of
+ * reading another job's memory or past the pool). */
 int astraea_paged_decode(const float *q, long q_row_stride, const float *cache, long head_stride,
                          const int32_t *tables, long table_stride, const int32_t *lengths,
                          int begin, int end, int heads, int kv_heads, int head_dim,
@@ -231,6 +233,13 @@ int astraea_paged_decode(const float *q, long q_row_stride, const float *cache, 
     if (kv_heads <= 0 || heads % kv_heads || heads / kv_heads > MAX_GROUP || head_dim > MAX_DIM ||
         block_size > MAX_BLOCK)
         return -1;
+    long num_blocks = head_stride / ((long)block_size * head_dim);
+    for (int i = begin; i < end; i++) {
+        if (lengths[i] < 1) return -2;
+        const int32_t *table = tables + (long)i * table_stride;
+        for (int b = 0; b < (lengths[i] + block_size - 1) / block_size; b++)
+            if (table[b] < 0 || table[b] >= num_blocks) return -2;
+    }
     Layer L = {cache, head_stride, kv_heads, heads / kv_heads, head_dim, block_size, scale};
     long items = (long)(end - begin) * kv_heads;
     /* Built with -fopenmp this joins the caller's OpenMP team (torch's own runtime, already
