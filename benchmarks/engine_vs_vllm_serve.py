@@ -73,6 +73,10 @@ def serve_rounds(args: argparse.Namespace, checkpoint: Any, targets: dict) -> di
         "fcfs_over_vllm": fcfs / vllm,
         "astraea_over_vllm": astraea / vllm,
         "astraea_over_fcfs": astraea / fcfs,
+        "ratio_per_round": {  # paired by seed: the spread the medians hide
+            "fcfs_over_vllm": [r["vllm-fcfs"]["avg_jct"] / r["vllm"]["avg_jct"] for r in rounds],
+            "astraea_over_vllm": [r["astraea"]["avg_jct"] / r["vllm"]["avg_jct"] for r in rounds],
+        },
         "targets": {"fcfs_over_vllm": targets["serve_fcfs"]}
         | {"astraea_over_vllm": targets["serve_astraea"]},
         "met": {"fcfs_over_vllm": fcfs / vllm <= targets["serve_fcfs"]}
