@@ -53,11 +53,23 @@ def test_own_running_threads_counts_the_caller():
 class _Sampler:
     available = True
 
-    def __init__(self, mean: float) -> None:
-        self.value = mean
+    def __init__(self, value: float) -> None:
+        self.value = value
 
-    def mean(self) -> float:
+    def median(self) -> float:
         return self.value
+
+
+def test_sampler_ignores_bursts_but_not_a_neighbour_that_spins():
+    sampler = threads.LoadSampler(period=3600.0, window=36000.0)  # 10 counts, never sampled
+    try:
+        assert sampler.median() == 0.0
+        sampler._counts.extend([0] * 8 + [11, 9])  # an idle neighbour waking its threads
+        assert layout_for(sampler.median(), 2) == Layout(2, 1)
+        sampler._counts.extend([1, 2, 1, 1, 1, 1, 1, 2])  # one that wants a core throughout
+        assert layout_for(sampler.median(), 2) == Layout(1, 2)
+    finally:
+        sampler.close()
 
 
 def test_governor_sets_the_layouts_team_on_the_calling_thread(monkeypatch):

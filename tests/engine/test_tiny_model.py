@@ -84,6 +84,17 @@ def test_mixed_prefill_chunk_and_decode_batches_match_transformers(tiny_runner, 
     d.kv.check_integrity()
 
 
+def test_mlp_in_row_tiles_matches_transformers(tiny_runner, tiny_hf, monkeypatch):
+    import astraea.engine.model as model_module
+
+    monkeypatch.setattr(model_module, "MLP_TILE_ROWS", 7)  # 25 rows: tiles of 7, 7, 7, 4
+    d = Driver(tiny_runner)
+    for job, (seed, n) in {"a": (1, 11), "b": (2, 5), "c": (3, 9)}.items():
+        d.add(job, prompt(seed, n))
+    check(d, tiny_hf, d.logits(d.plan(d.seq("a"), d.seq("b"), d.seq("c"))))
+    check(d, tiny_hf, d.logits(d.plan(d.seq("a"), d.seq("b"), d.seq("c"))))  # 3 rows: whole
+
+
 def test_single_token_chunk_that_does_not_sample(tiny_runner, tiny_hf):
     d = Driver(tiny_runner)
     d.add("a", prompt(4, 10))

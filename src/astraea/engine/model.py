@@ -21,6 +21,12 @@ from astraea.engine.config import ModelConfig
 # oneDNN picks its packed layout for this many rows; decode batches are about this size and
 # larger steps lose little (vLLM-CPU uses the same hint).
 PREPACK_BATCH_HINT = 32
+# A step of more rows runs its MLP in row tiles of at most this many, so that each tile's
+# [rows, 2 * intermediate] activations stay in the last-level cache through SiLU, the product
+# and the down projection: 3,200 rows (8 prompts of 400) took 160 ms per layer whole and
+# 143-150 ms in tiles of 768-1,024 (SmolLM2, two threads, 32 MB L3); at 512 rows or fewer
+# tiles only cost.
+MLP_TILE_ROWS = 1024
 
 
 def _param(t: torch.Tensor) -> nn.Parameter:
@@ -107,10 +113,23 @@ class DecoderLayer(nn.Module):
         return self.mlp_residual(x + linear(attn, self.o_weight))
 
     def mlp_residual(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` plus the MLP of its post-attention norm."""
+        """``x`` plus the MLP of its post-attention norm. A step of more than
+        ``MLP_TILE_ROWS`` rows is done in balanced row tiles, added into ``x`` in place (both
+        callers pass a fresh sum)."""
+        rows = x.shape[0]
+        if rows <= MLP_TILE_ROWS:
+            return x + self._mlp(x)
+        tiles = -(-rows // MLP_TILE_ROWS)
+        step = -(-rows // tiles)
+        for start in range(0, rows, step):
+            part = x[start : start + step]
+            part.add_(self._mlp(part))
+        return x
+
+    def _mlp(self, x: torch.Tensor) -> torch.Tensor:
         h = rms_norm(x, self.post_norm, self.eps)
         gate, up = linear(h, self.gate_up_weight).chunk(2, dim=-1)
-        return x + linear(F.silu(gate) * up, self.down_weight)
+        return linear(F.silu(gate) * up, self.down_weight)
 
 
 class LlamaModel(nn.Module):

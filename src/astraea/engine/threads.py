@@ -6,7 +6,8 @@ the descheduled thread: a 512-token prefill went from ~1.1 s to 4-10 s here). A 
 thread does not collapse, but under oversubscription (many runnable tasks, the OS sharing the
 cores fairly) one thread gets one share where two threads get two. So the governor counts
 how many *other* tasks want the CPU (``procs_running`` of ``/proc/loadavg`` minus this
-process's running threads, sampled in the background) and picks a layout:
+process's running threads, sampled in the background; the median over the last half second,
+so that a burst does not count) and picks a layout:
 
 - nothing else runnable: one team of ``max_threads`` (fastest when the machine is ours);
 - anything else runnable: one thread on the calling thread, and steps that split (several
@@ -15,14 +16,19 @@ process's running threads, sampled in the background) and picks a layout:
 
 The earlier signal, the CPU time others *got* over the last interval, fed back on itself: a
 spinning two-thread team of ours kept the others' share low, so it stayed at two threads and
-collapsed. The count of runnable tasks is demand, whatever we take. Team sizes are applied on
-the calling thread every time because OpenMP's team size is per thread.
+collapsed. The count of runnable tasks is demand, whatever we take. The mean of the counts
+was fooled by bursts: an idle vLLM beside us woke 8-11 threads at once now and then, which
+lifted the mean over the threshold in 16% of our decode steps, each then ~50% slower in the
+split layout (batch 4 at 1,500-token contexts: 120 ms against 81); the median stays 0 there
+and is 1 beside a process that spins. Team sizes are applied on the calling thread every
+time because OpenMP's team size is per thread.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import statistics
 import threading
 from collections import deque
 from pathlib import Path
@@ -35,7 +41,7 @@ _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _LOADAVG = Path("/proc/loadavg")
 _TASKS = Path("/proc/self/task")
 
-# Mean other runnable tasks at or above which the machine counts as shared.
+# Median other runnable tasks at or above which the machine counts as shared.
 SHARED_AT = 0.5
 
 
@@ -90,7 +96,7 @@ def others_runnable() -> int | None:
 
 
 def layout_for(others: float, max_threads: int) -> Layout:
-    """The layout while ``others`` other tasks (mean) want the CPU."""
+    """The layout while ``others`` other tasks (median) want the CPU."""
     if max_threads <= 1:
         return Layout(1, 1)
     if others < SHARED_AT:
@@ -116,9 +122,10 @@ class LoadSampler:
             if count is not None:
                 self._counts.append(count)
 
-    def mean(self) -> float:
+    def median(self) -> float:
+        """The median count over the window (0 before the first sample)."""
         counts = list(self._counts)
-        return sum(counts) / len(counts) if counts else 0.0
+        return statistics.median(counts) if counts else 0.0
 
     def close(self) -> None:
         self._stop.set()
@@ -146,7 +153,7 @@ class ThreadGovernor:
         self.max_threads = max_threads or self.cores
         self._sampler = shared_sampler() if adaptive and self.max_threads > 1 else None
         self.adaptive = self._sampler is not None and self._sampler.available
-        self.others = 0.0  # mean other runnable tasks when last asked
+        self.others = 0.0  # median other runnable tasks when last asked
         self.current = Layout(self.max_threads, 1)
 
     @property
@@ -157,7 +164,7 @@ class ThreadGovernor:
         """The layout to use now (re-read from the sampler when adaptive)."""
         if self.adaptive:
             assert self._sampler is not None
-            self.others = self._sampler.mean()
+            self.others = self._sampler.median()
             self.current = layout_for(self.others, self.max_threads)
         return self.current
 
