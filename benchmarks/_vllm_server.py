@@ -11,6 +11,10 @@ from pathlib import Path
 
 from _process import stop, wait_healthy
 
+# vLLM's shared-memory readers busy-loop (sched_yield) for 1 s after each message
+# (SpinCondition.busy_loop_s, vLLM 0.32): wait this long before timing the other engine.
+SETTLE_S = 1.5
+
 
 def vllm_unavailable(python: Path) -> str | None:
     """Why vLLM cannot run from ``python`` (None: it can)."""

