@@ -1,14 +1,14 @@
 """``astraea serve``: flags reach the engine, the scheduler and the server; bad ones exit 2."""
 
-import uvicorn
-
 import astraea.engine
+import astraea.server.foreground
 from tests.fakes import run_cli
 from tests.server.conftest import tiny_engine
 
 
 def fake_serve(monkeypatch, model, tokenizer) -> tuple[dict, dict]:
-    """Replace the engine and uvicorn: (what the engine was built with, what was served)."""
+    """Replace the engine and the server loop: (what the engine was built with, what was
+    served)."""
     built, served = {}, {}
 
     def fake_engine(path, config, policy, scheduler_overrides):
@@ -16,7 +16,9 @@ def fake_serve(monkeypatch, model, tokenizer) -> tuple[dict, dict]:
         return tiny_engine(model, tokenizer)
 
     monkeypatch.setattr(astraea.engine, "Engine", fake_engine)
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
+    monkeypatch.setattr(
+        astraea.server.foreground, "serve", lambda app, **kw: served.update(app=app, **kw)
+    )
     return built, served
 
 

@@ -123,11 +123,10 @@ def serve_command(
 ) -> None:
     """Serve the model over the OpenAI API, scheduled as agent jobs (docs/server.md)."""
     try:
-        import uvicorn
-
         from astraea.engine import Engine, EngineConfig
         from astraea.engine.weights import WeightsError, default_model_path
         from astraea.server import ServerConfig, create_app
+        from astraea.server.foreground import serve
     except ImportError as exc:
         raise ValueError(
             f"serve needs the engine and server extras (pip install 'astraea[engine,server]'): "
@@ -190,4 +189,4 @@ def serve_command(
     )
     app = create_app(engine, server_config)
     typer.echo(f"serving {name!r} with policy {policy!r} on http://{host}:{port}/v1", err=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    serve(app, host=host, port=port, log_level=log_level)  # the engine on this thread

@@ -23,19 +23,24 @@ def bench_policies(
     on_job_done: Callable[[JobRecord], None] | None = None,
 ) -> list[BenchReport]:
     """For each policy: a fresh engine (``make_engine(policy)``) behind a fresh server, the
-    jobs replayed against it, and a check that the run left no job and no KV block behind."""
+    jobs replayed against it from a client thread while this thread runs the engine, and a
+    check that the run left no job and no KV block behind."""
     from astraea.server import ServerConfig, create_app
-    from astraea.server.background import BackgroundServer
+    from astraea.server.foreground import run_beside
 
     reports = []
     for policy in policies:
         if on_start is not None:
             on_start(policy)
         app = create_app(make_engine(policy), ServerConfig(served_model_name=options.model))
-        with BackgroundServer(app) as server:
-            run_options = dataclasses.replace(options, base_url=server.url)
-            report = run_bench(specs, run_options, policy, on_job_done)
-            leftover = app.state.service.worker.snapshot().result(30)
+
+        def client(url: str, label: str = policy, app: Any = app) -> tuple[BenchReport, Any]:
+            run_options = dataclasses.replace(options, base_url=url)
+            report = run_bench(specs, run_options, label, on_job_done)
+            return report, app.state.service.worker.snapshot().result(30)
+
+        # The engine on this thread, where its model was loaded (server/foreground.py).
+        report, leftover = run_beside(app, client)
         if leftover["jobs"] or leftover["device_free"] != leftover["device_blocks"]:
             raise RuntimeError(f"{policy}: the run left jobs or KV blocks behind: {leftover}")
         reports.append(report)

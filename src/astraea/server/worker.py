@@ -1,8 +1,10 @@
-"""The engine thread: the only thread that touches the ``Engine``.
+"""The engine loop: the only thread that touches the ``Engine``.
 
-The engine is synchronous and CPU-bound, so one dedicated thread runs its step loop; the
-event loop talks to it through a thread-safe inbox (submit, cancel, snapshot, stop) and
-gets tokens back through each call's ``CallHandle``. Between steps the thread also ends
+The engine is synchronous and CPU-bound, so one thread runs its step loop: the worker's own
+(``start``), or the caller's (``drive`` then ``run``: the main thread in ``astraea serve``
+and the in-process benchmarks, server/foreground.py says why). The event loop talks to it
+through a thread-safe inbox (submit, cancel, snapshot, stop) and gets tokens back through
+each call's ``CallHandle``. Between steps the thread also ends
 jobs whose tool never came back (the table's time-to-live). A client that leaves aborts its
 call at the next step boundary and its KV is freed then, not when it would have finished.
 """
@@ -15,6 +17,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from astraea.core.job import Job, JobStatus
@@ -58,6 +61,8 @@ class EngineWorker:
         self._active: dict[str, Active] = {}
         self._end_reason = "answered"  # why the job being retired ends (for metrics)
         self._thread = threading.Thread(target=self._run, name="astraea-engine", daemon=True)
+        self._driven = False  # a caller runs the loop on its own thread (``drive``)
+        self._running = False
         self.failed_steps = 0  # engine steps failed in a row (0 after any good step)
         self._last_log = self._last_call_log = -_LOG_EVERY  # rate limits of the error log
         engine.on_job_finished = self._job_finished
@@ -65,16 +70,33 @@ class EngineWorker:
 
     # ---- event loop side -------------------------------------------------------------------
     def start(self) -> None:
-        self._thread.start()
+        """Start the worker's own thread, unless a caller drives the loop (``drive``)."""
+        if not self._driven:
+            self._running = True  # alive from now on, not from the thread's first line
+            self._thread.start()
+
+    def drive(self) -> None:
+        """The calling thread will run the loop (``run``), so ``start`` leaves it alone;
+        call it before the server starts."""
+        if self._thread.is_alive():
+            raise RuntimeError("the engine thread runs already")
+        self._driven = True
+
+    def run(self, until: Callable[[], bool] | None = None) -> None:
+        """Run the loop on the calling thread until ``stop`` (or ``until()`` is true, looked
+        at between steps and every ``poll`` seconds while idle)."""
+        if not self._driven:
+            raise RuntimeError("call drive() before the server starts, then run()")
+        self._run(until)
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self._thread.is_alive():
-            self._inbox.put(("stop", None))
+        self._inbox.put(("stop", None))
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
 
     @property
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        return self._running
 
     @property
     def healthy(self) -> bool:
@@ -97,9 +119,16 @@ class EngineWorker:
         return future
 
     # ---- the loop --------------------------------------------------------------------------
-    def _run(self) -> None:
+    def _run(self, until: Callable[[], bool] | None = None) -> None:
+        self._running = True
+        try:
+            self._loop(until)
+        finally:
+            self._running = False
+
+    def _loop(self, until: Callable[[], bool] | None) -> None:
         engine, next_sweep = self.engine, 0.0
-        while True:
+        while until is None or not until():
             idle = not engine.scheduler.has_ready_work or engine.stalled
             if not self._drain(block=idle):
                 break
