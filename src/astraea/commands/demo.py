@@ -27,7 +27,7 @@ LOADED_CORES = 0.5  # other processes using more than this, on average: the figu
 
 def demo_command(
     jobs: Annotated[int, typer.Option("--jobs", "-n", min=1, help="Agent jobs per run.")] = 12,
-    rate: RateOpt = 0.3,
+    rate: RateOpt = 0.6,
     seed: SeedOpt = 0,
     policies: Annotated[
         str, typer.Option("--policies", help="Comma-separated policies; the first is the base.")
@@ -52,7 +52,7 @@ def demo_command(
         typer.Option(
             "--num-gpu-blocks-override", min=8, help="KV blocks of 16 tokens (memory pressure)."
         ),
-    ] = 96,
+    ] = 80,
     gpu_blocks: Annotated[
         int | None, typer.Option("--gpu-blocks", min=8, hidden=True, help="Old name.")
     ] = None,
