@@ -4,9 +4,9 @@ The engine is synchronous and CPU-bound, so one thread runs its step loop: the w
 (``start``), or the caller's (``drive`` then ``run``: the main thread in ``astraea serve``
 and the in-process benchmarks, server/foreground.py says why). The event loop talks to it
 through a thread-safe inbox (submit, cancel, snapshot, stop) and gets tokens back through
-each call's ``CallHandle``. Between steps the thread also ends
-jobs whose tool never came back (the table's time-to-live). A client that leaves aborts its
-call at the next step boundary and its KV is freed then, not when it would have finished.
+each call's ``CallHandle``. Between steps the loop also ends jobs whose tool never came back
+(the table's time-to-live). A client that leaves aborts its call at the next step boundary
+and its KV is freed then, not when it would have finished.
 """
 
 from __future__ import annotations
