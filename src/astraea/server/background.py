@@ -1,8 +1,10 @@
-"""Our server on a free loopback port in a background thread: for the demo, benchmarks and
-tests that drive it over real HTTP from the same process."""
+"""Our server in a background thread: on a free loopback port for the demo, benchmarks and
+tests that drive it over real HTTP from the same process, and under `astraea serve`
+(foreground.py runs the engine on the calling thread meanwhile)."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any
@@ -13,12 +15,18 @@ import uvicorn
 class BackgroundServer:
     """``with BackgroundServer(app) as server:`` serves ``app``; ``server.url`` is /v1."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, app: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+    ) -> None:
         self.app = app
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", ws="none")
+        config = uvicorn.Config(app, host=host, port=port, log_level=log_level, ws="none")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self._run, name="astraea-http", daemon=True)
         self.root = self.url = ""
+
+    def _run(self) -> None:
+        with contextlib.suppress(SystemExit):  # uvicorn exits when it cannot bind
+            self.server.run()
 
     def __enter__(self) -> BackgroundServer:
         self.thread.start()

@@ -19,8 +19,6 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import uvicorn
-
 from astraea.server.background import BackgroundServer
 
 T = TypeVar("T")
@@ -31,13 +29,8 @@ def serve(app: Any, host: str, port: int, log_level: str = "info") -> None:
     one exits at once), then uvicorn shuts down gracefully and the loop ends."""
     worker = app.state.service.worker
     worker.drive()
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level))
-
-    def run_http() -> None:
-        with contextlib.suppress(SystemExit):  # uvicorn exits when it cannot bind: see below
-            server.run()
-
-    thread = threading.Thread(target=run_http, name="astraea-http", daemon=True)
+    http = BackgroundServer(app, host, port, log_level)
+    server = http.server
 
     def on_signal(*_: object) -> None:
         if server.should_exit:
@@ -46,14 +39,16 @@ def serve(app: Any, host: str, port: int, log_level: str = "info") -> None:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        thread.start()
-        worker.run(until=lambda: not thread.is_alive())
-        thread.join()
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(http)
+            except RuntimeError as exc:
+                message = f"could not serve on {host}:{port} (see uvicorn's error above)"
+                raise ValueError(message) from exc
+            worker.run(until=lambda: not http.thread.is_alive())
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    if not server.started:
-        raise ValueError(f"could not serve on {host}:{port} (see uvicorn's error above)")
 
 
 def run_beside(app: Any, client: Callable[[str], T]) -> T:
