@@ -19,6 +19,7 @@ writes ``benchmarks/results/limit_gap.json``.
 
     python benchmarks/limit_gap.py                 # InferCept mix on the three Llama-2 profiles
     python benchmarks/limit_gap.py --mixes all --jobs 400    # + every other mix (7B)
+    python benchmarks/limit_gap.py --mixes profiles --jobs 400   # those on 13B and 70B
 """
 
 from __future__ import annotations
@@ -53,6 +54,16 @@ OTHERS = [
     ("coding", "llama2-7b-a100", (0.002, 0.006, 0.008, 0.012)),
     ("lats", "llama2-7b-a100", (0.002, 0.005, 0.0065, 0.01)),
     ("continuum", "llama31-8b-h100", (0.01, 0.05, 0.1, 0.15)),
+]
+# The other mixes (but continuum, whose home is llama31-8b-h100) on the two larger Llama-2
+# profiles, the rates scaled by the profile's sustainable rate on the InferCept mix against
+# 7B's (two-tier-limit, limit_gap.json: 4.07 / 3.68 and 2.69 / 3.68 jobs/s).
+PROFILE_SCALE = {"llama2-13b-2xa100": 4.07 / 3.68, "llama2-70b-4xa100": 2.69 / 3.68}
+ON_PROFILES = [
+    (mix, profile, tuple(float(f"{r * scale:.3g}") for r in rates))
+    for profile, scale in PROFILE_SCALE.items()
+    for mix, home, rates in OTHERS
+    if home == "llama2-7b-a100"
 ]
 # Jobs per mix at most (coding and lats jobs run ~60-150 calls, continuum's ~80k tokens).
 MAX_JOBS = {"coding": 100, "lats": 100, "continuum": 100}
@@ -135,14 +146,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--mixes",
-        choices=["infercept", "others", "all"],
+        choices=["infercept", "others", "profiles", "all"],
         default="infercept",
-        help="others: the other agent mixes only, written to limit_gap_mixes.json",
+        help="others: the other agent mixes only, written to limit_gap_mixes.json; profiles: "
+        "those on the 13B and 70B profiles, written to limit_gap_profiles.json",
     )
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    rows = {"infercept": INFERCEPT, "others": OTHERS, "all": INFERCEPT + OTHERS}[args.mixes]
+    rows = {"infercept": INFERCEPT, "others": OTHERS, "profiles": ON_PROFILES,
+            "all": INFERCEPT + OTHERS}[args.mixes]  # fmt: skip
     started = time.perf_counter()
     results = {}
     for mix, profile, rates in rows:
@@ -155,7 +168,7 @@ def main() -> None:
               r["sustainable_vs_limit"].items() if v}, flush=True)  # fmt: skip
         print("   astraea / best peer:", [round(x, 3) for x in r["astraea_vs_best_peer"]])
     targets: dict[str, Any] = {}
-    if args.mixes != "others":
+    if args.mixes in ("infercept", "all"):
         seven = results["infercept/llama2-7b-a100"]
         targets["sustainable_vs_limit_7b_13b_ge_0.9"] = [
             results[k]["sustainable_vs_limit"]["astraea"]
@@ -196,7 +209,9 @@ def main() -> None:
         },
     }
     write_result(
-        "limit_gap_mixes" if args.mixes == "others" else "limit_gap",
+        {"others": "limit_gap_mixes", "profiles": "limit_gap_profiles"}.get(
+            args.mixes, "limit_gap"
+        ),
         {
             "copies": "overlap (copy engines beside compute)",
             "jobs": args.jobs,

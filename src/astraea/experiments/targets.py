@@ -83,7 +83,8 @@ class Target:
         return asdict(self)
 
 
-def _judge(t: Target, measured: float | None, detail: str = "") -> Target:
+def judge(t: Target, measured: float | None, detail: str = "") -> Target:
+    """Record ``measured`` on ``t`` and pass or fail it (None: not measured)."""
     t.measured, t.detail = measured, detail
     if measured is None:
         t.status = MISSING
@@ -158,9 +159,9 @@ def evaluate_profile(
     if best is not None:
         names = "peers: " + ", ".join(peers)
         worst, at = _per_rate(astraea, best, "avg_jct", max)
-        _judge(t["never_worse_avg_vs_best_peer"], worst, f"worst at {at} jobs/s; {names}")
+        judge(t["never_worse_avg_vs_best_peer"], worst, f"worst at {at} jobs/s; {names}")
         least, at = _per_rate(astraea, best, "avg_jct", min)
-        _judge(t["beats_best_peer_somewhere"], least, f"best at {at} jobs/s; {names}")
+        judge(t["beats_best_peer_somewhere"], least, f"best at {at} jobs/s; {names}")
     return list(t.values())
 
 
@@ -174,10 +175,10 @@ def _vs_baseline(
         f"{sa.rate:.3g} vs {sv.rate:.3g} jobs/s (grid values {sa.grid_rate:g} vs "
         f"{sv.grid_rate:g}: ratio {_num(ratio(sa.grid_rate, sv.grid_rate))}); {note}"
     )
-    _judge(t["sustainable_vs_vllm"], ratio(sa.rate, sv.rate), detail.rstrip("; "))
+    judge(t["sustainable_vs_vllm"], ratio(sa.rate, sv.rate), detail.rstrip("; "))
     for key, metric in NEVER_WORSE:
         worst, at = _per_rate(a, v, metric)
-        _judge(t[key], worst, f"worst at {at} jobs/s")
+        judge(t[key], worst, f"worst at {at} jobs/s")
     ref = reference_rate(v.rates, v.metric("avg_jct"))
     if ref is None:
         keys = ("ref_avg_jct_vs_vllm", "ref_engine_vs_vllm", "online_predictor_gain_kept")
@@ -185,7 +186,7 @@ def _vs_baseline(
         return
     for key, metric in AT_REFERENCE:
         x, y = a.at(metric, ref), v.at(metric, ref)
-        _judge(t[key], ratio(x, y), f"at {ref:.3g} jobs/s: {_num(x)} s vs {_num(y)} s")
+        judge(t[key], ratio(x, y), f"at {ref:.3g} jobs/s: {_num(x)} s vs {_num(y)} s")
     _online(t["online_predictor_gain_kept"], {**load, **(ablation or {})}, ref)
 
 
@@ -193,7 +194,7 @@ def _vs_oracle(t: dict[str, Target], a: Curve, oracle: Curve) -> None:
     sa, so = _sust(a), _sust(oracle)
     note = _censor_note("astraea", sa) + _censor_note("srpt-oracle", so)
     detail = f"{sa.rate:.3g} vs {so.rate:.3g} jobs/s; {note}"
-    _judge(t["sustainable_vs_oracle"], ratio(sa.rate, so.rate), detail.rstrip("; "))
+    judge(t["sustainable_vs_oracle"], ratio(sa.rate, so.rate), detail.rstrip("; "))
     knee = PAST_KNEE_FACTOR * sa.rate
     x, y = a.at("avg_jct", knee), oracle.at("avg_jct", knee)
     if not sa.crossed:
@@ -202,7 +203,7 @@ def _vs_oracle(t: dict[str, Target], a: Curve, oracle: Curve) -> None:
         t["past_knee_vs_oracle"].detail = f"{knee:.3g} jobs/s is outside the grid"
     else:
         detail = f"at {knee:.3g} jobs/s: {_num(x)} s vs {_num(y)} s"
-        _judge(t["past_knee_vs_oracle"], ratio(x, y), detail)
+        judge(t["past_knee_vs_oracle"], ratio(x, y), detail)
 
 
 def _online(target: Target, curves: dict[str, Curve], ref: float) -> None:
@@ -216,7 +217,7 @@ def _online(target: Target, curves: dict[str, Curve], ref: float) -> None:
     detail = f"at {ref:.3g} jobs/s: oracle gain {_num(g_o)}, history gain {_num(g_h)}"
     if g_o is not None and g_o <= 0:
         detail += " (no oracle gain to keep)"
-    _judge(target, gain_retained(g_h, g_o), detail)
+    judge(target, gain_retained(g_h, g_o), detail)
 
 
 def evaluate(
