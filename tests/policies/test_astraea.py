@@ -68,7 +68,7 @@ def test_expensive_call_demotes_and_early_tool_yield_promotes():
 
 
 def test_higher_queue_first_then_highest_response_ratio():
-    policy = bound()
+    policy = bound(hrrn_wait="queued")
     now = 10.0
     a, b, c = job("a"), job("b"), job("c", level=1)
     for j, waited_since in ((a, 9.0), (b, 5.0), (c, 0.0)):
@@ -78,7 +78,7 @@ def test_higher_queue_first_then_highest_response_ratio():
     assert [j.job_id for j in order] == ["b", "a", "c"]  # b waited longer; c is in Q1
     # Waiting accumulated in earlier calls counts too (enhanced HRRN).
     a.total_waiting_time = 100.0
-    fresh = bound()
+    fresh = bound(hrrn_wait="queued")
     assert sorted([a, b], key=lambda j: fresh.priority(j, now))[0] is a
 
 
@@ -286,14 +286,14 @@ def test_claim_scale_counts_only_what_is_not_resident():
     assert scale.claim(j, remaining_output=100) / scale.mean == pytest.approx(600 / 500)
 
 
-@pytest.mark.parametrize("field", ["call_cost", "quotas", "hrrn_size"])
+@pytest.mark.parametrize("field", ["call_cost", "quotas", "hrrn_size", "hrrn_wait"])
 def test_unknown_queue_options_are_refused(field):
     with pytest.raises(ValueError, match=field):
         make_policy("astraea", **{field: "bogus"})
 
 
 def test_memory_runs_out_preempts_the_running_call_that_waited_least_for_its_size():
-    policy = bound(hrrn_size="time")
+    policy = bound(hrrn_size="time", hrrn_wait="queued")
     quick = job("quick", calls=((10, 2), (5, 5)))  # ~0.05 s of compute, waited 10 s before
     slow = job("slow", calls=((10, 500), (5, 5)))  # ~10 s of compute, never waited
     for j, waited in ((quick, 10.0), (slow, 0.0)):
@@ -302,3 +302,26 @@ def test_memory_runs_out_preempts_the_running_call_that_waited_least_for_its_siz
         j.total_waiting_time = waited
     assert policy.preemption_victim([slow, quick], now=100.0) is slow
     assert policy.preemption_victim([quick, slow], now=100.0) is slow
+
+
+def test_engine_wait_counts_a_jobs_time_queued_or_computing_not_in_tools():
+    now = 100.0
+    # Same call, same queued time (10 s); "long" has computed for 40 s and used tools for
+    # 40 s, "young" arrived 10 s ago. Its queued time alone cannot tell them apart.
+    long, young = job("long", calls=((100, 10), (5, 5))), job("young", calls=((100, 10), (5, 5)))
+    long.spec = dataclasses.replace(long.spec, arrival=10.0)
+    young.spec = dataclasses.replace(young.spec, arrival=90.0)
+    long.total_tool_time = 40.0
+    for j in (long, young):
+        j.status, j.num_context_tokens, j.max_output_tokens = JobStatus.WAITING, 100, 10
+        j.waiting_since = 90.0
+    queued, engine = bound(hrrn_wait="queued"), bound()  # "engine" is the default
+    assert queued.priority(long, now) == queued.priority(young, now)
+    assert engine.priority(long, now) < engine.priority(young, now)  # long goes first
+    # W = now - arrival - tool time: 50 s against 10 s, so 1 + 50/T against 1 + 10/T.
+    (_, r_long), (_, r_young) = engine.priority(long, now), engine.priority(young, now)
+    assert (-r_long - 1) == pytest.approx(5 * (-r_young - 1))
+    # A running call's W grows with the clock too (it protects old jobs from preemption).
+    long.status = JobStatus.RUNNING
+    long.revision += 1
+    assert engine.priority(long, now + 10)[1] < engine.priority(long, now)[1]

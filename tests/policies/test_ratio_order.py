@@ -29,6 +29,7 @@ def reference_order(sched: Scheduler, now: float) -> list[str]:
         {},  # the default: service cost, claim-weighted HRRN
         {"hrrn_size": "time", "call_cost": "tokens"},  # the paper's literal reading
         {"num_queues": 2, "base_quantum": 64, "aging_ratio": 1.5},  # aging fires often
+        {"hrrn_wait": "engine"},  # W: time in the engine, not only queued
     ],
 )
 def test_order_matches_sorted_priorities_through_a_memory_bound_run(params):

@@ -17,7 +17,7 @@ import numpy as np
 
 from astraea.core.job import Job
 
-KeyParts = tuple  # (revision, w0, size, claim, level, waiting), see Astraea._key_parts
+KeyParts = tuple  # (revision, w0, size, claim, level, clocked), see Astraea._key_parts
 
 
 class RatioOrder:
@@ -71,7 +71,7 @@ class RatioOrder:
             c.write(slot, self._parts(jobs[slot]))
         mean = self._mean()
         scale = mean if mean else c.claim[:n]  # the policy's ``mean or claim``
-        clock = np.where(c.waiting[:n], now, 0.0)
+        clock = np.where(c.clocked[:n], now, 0.0)
         ratio = 1.0 + (clock + c.w0[:n]) * scale / c.size[:n]
         level = c.level[:n]
         level = np.where((level == self._lowest) & (ratio > self._aging), 0, level)
@@ -89,9 +89,9 @@ class _Columns:
         self.size = np.ones(capacity)
         self.claim = np.ones(capacity)
         self.level = np.zeros(capacity, np.int64)
-        self.waiting = np.zeros(capacity, bool)
+        self.clocked = np.zeros(capacity, bool)
 
-    _NAMES = ("rev", "seq", "w0", "size", "claim", "level", "waiting")
+    _NAMES = ("rev", "seq", "w0", "size", "claim", "level", "clocked")
 
     def reserve(self, needed: int) -> None:
         capacity = len(self.rev)
@@ -105,9 +105,9 @@ class _Columns:
             setattr(self, name, new)
 
     def write(self, slot: int, parts: KeyParts) -> None:
-        rev, w0, size, claim, level, waiting = parts
+        rev, w0, size, claim, level, clocked = parts
         self.rev[slot], self.w0[slot], self.size[slot] = rev, w0, size
-        self.claim[slot], self.level[slot], self.waiting[slot] = claim, level, waiting
+        self.claim[slot], self.level[slot], self.clocked[slot] = claim, level, clocked
 
     def move(self, src: int, dst: int) -> None:
         for name in self._NAMES:
