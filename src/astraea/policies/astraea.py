@@ -9,16 +9,18 @@ moves it one queue up. The cost counts the call's compute in decode-token units
 (``call_cost="service"``; the paper leaves open what it counts): new input + output tokens
 (``"tokens"``) demoted every long first prompt, and on the ToolBench mix (400 jobs, 7B, 2
 jobs/s) that doubled avg JCT (213 s against 101 s). Within a queue, enhanced HRRN: highest
-``(W + T) / T`` first, with ``W`` the job's waiting time accumulated over its whole life and
-``T`` the predicted compute time of its current call, weighed by the KV memory the call must
-claim over the mean claim (``hrrn_size="memory"``, ``policies.mlfq.ClaimScale``): memory is
-what runs out past the knee, and a context kept through its tool wait claims little, so its
-job resumes soon and frees it. A job in the lowest queue whose ratio exceeds ``aging_ratio``
-is served as if in Q0. Admission packs the batch in that order while memory fits, skipping
-what does not fit; running calls are preempted only when memory runs out. Quotas at the
-quantiles of observed costs (``quotas="adaptive"``) fill every queue, and measured worse
-(docs/results.md, "astraea's queues"); so did Q0's quota at 512: the default (4,096 decode
-tokens of compute) demotes only heavy calls and leaves the rest to HRRN.
+``(W + T) / T`` first, with ``W`` the job's time in the engine over its whole life, queued or
+computing (its age less its tool time; ``hrrn_wait="queued"`` counts only its queued time, the
+paper's reading, which spreads waits evenly and so lost to job-FCFS InferCept by up to 7% on
+ToolBench at 70B), and ``T`` the predicted compute time of its current call, weighed by the
+KV memory the call must claim over the mean claim (``hrrn_size="memory"``,
+``policies.mlfq.ClaimScale``): memory is what runs out past the knee, and a context kept
+through its tool wait claims little, so its job resumes soon and frees it. A job in the lowest
+queue whose ratio exceeds ``aging_ratio`` is served as if in Q0. Admission packs the batch in
+that order while memory fits, skipping what does not fit; running calls are preempted only when
+memory runs out. Quotas at the quantiles of observed costs (``quotas="adaptive"``) fill every
+queue, and measured worse (docs/results.md, "astraea's queues"); so did Q0's quota at 512: the
+default (4,096 decode tokens of compute) demotes only heavy calls and leaves the rest to HRRN.
 
 KV during tool calls. Below ``watermark`` (fraction of accelerator KV blocks owned) a job
 keeps (preserves) its KV; so it does above the watermark while no call is waiting for
