@@ -31,9 +31,19 @@ ROWS = [
     ("toolbench", "llama2-7b-a100", 400, (1.0, 1.25, 2.0, 3.0)),
     ("chat", "llama2-7b-a100", 400, (1.0, 3.0, 5.0)),
     ("continuum", "llama31-8b-h100", 60, (0.05, 0.07, 0.1, 0.15)),
+    # The tuning mixes on the two larger Llama-2 profiles, at limit_gap's scaled rates.
+    ("infercept", "llama2-13b-2xa100", 400, (3.0, 4.0, 5.0)),
+    ("infercept", "llama2-70b-4xa100", 400, (2.5, 3.0, 4.0)),
+    ("autellix", "llama2-13b-2xa100", 300, (0.276, 0.332, 0.442)),
+    ("autellix", "llama2-70b-4xa100", 300, (0.183, 0.219, 0.292)),
+    ("toolbench", "llama2-13b-2xa100", 400, (1.11, 1.38, 2.21)),
+    ("toolbench", "llama2-70b-4xa100", 400, (0.731, 0.914, 1.46)),
+    ("chat", "llama2-13b-2xa100", 400, (1.11, 3.32, 5.53)),
+    ("chat", "llama2-70b-4xa100", 400, (0.731, 2.19, 3.65)),
 ]
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
+    "queued W (the paper's; default before 2026-12-02)": {"hrrn_wait": "queued"},
     "Q0 quota 512 (the old default)": {"base_quantum": 512},
     "paper (token cost, plain T)": {"call_cost": "tokens", "hrrn_size": "time"},
     "token cost": {"call_cost": "tokens"},
