@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 from _common import write_result
@@ -66,6 +67,19 @@ def specs(seed: int) -> list[RunSpec]:
     return out
 
 
+def avg_jct_by_point(
+    make_specs: Callable[[int], list[RunSpec]], seeds: list[int], workers: int
+) -> dict[str, dict[str, float]]:
+    """ "mix/profile@rate/seedN" -> run label -> avg JCT, for the specs of every seed."""
+    points: dict[str, dict[str, float]] = {}
+    for seed in seeds:
+        for run in run_specs(make_specs(seed), workers=workers):
+            s = run.spec
+            key = f"{s.workload}/{s.profile}@{s.rate}/seed{seed}"
+            points.setdefault(key, {})[s.label] = run.summary["avg_jct"]
+    return points
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1")
@@ -73,12 +87,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     seeds = [int(s) for s in args.seeds.split(",")]
-    points: dict[str, dict[str, Any]] = {}
-    for seed in seeds:
-        for run in run_specs(specs(seed), workers=args.workers):
-            s = run.spec
-            key = f"{s.workload}/{s.profile}@{s.rate}/seed{seed}"
-            points.setdefault(key, {})[s.label] = run.summary["avg_jct"]
+    points = avg_jct_by_point(specs, seeds, args.workers)
     variants = {}
     for name in VARIANTS:
         ratios = {

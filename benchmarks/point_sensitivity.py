@@ -19,10 +19,9 @@ import time
 from typing import Any
 
 from _common import write_result
-from astraea_queues import ROWS
+from astraea_queues import ROWS, avg_jct_by_point
 from limit_gap import OVERLAP, PEERS
 
-from astraea.experiments.runner import run_specs
 from astraea.experiments.spec import RunSpec
 
 WATERMARKS = (0.899, 0.9, 0.901)
@@ -46,12 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     seeds = [int(s) for s in args.seeds.split(",")]
-    jct: dict[str, dict[str, float]] = {}
-    for seed in seeds:
-        for run in run_specs(specs(seed), workers=args.workers):
-            s = run.spec
-            key = f"{s.workload}/{s.profile}@{s.rate}/seed{seed}"
-            jct.setdefault(key, {})[s.label] = run.summary["avg_jct"]
+    jct = avg_jct_by_point(specs, seeds, args.workers)
     points: dict[str, Any] = {}
     for key, runs in jct.items():
         best = min(runs[p] for p in PEERS)

@@ -5,8 +5,9 @@ Why a module of its own: the benchmarks record measured values; this turns them 
 verdict per target (pass / fail / not applicable) with the point that decides it, so a
 reader of ``benchmarks/results/limit_targets.json`` need not recompute ratios by hand.
 Inputs are the ``results`` mappings of ``limit_gap.json`` (the InferCept mix on the Llama-2
-profiles) and ``limit_gap_mixes.json`` (the other mixes), keyed ``"mix/profile"``, and the
-``points`` list of ``scheduler_hot_path.json``.
+profiles) and ``limit_gap_mixes.json`` with ``limit_gap_profiles.json`` (the other mixes, on
+all four profiles), keyed ``"mix/profile"``, and the ``points`` list of
+``scheduler_hot_path.json``.
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def _top_rates(every: Results) -> Target:
                "at the mix's top rate", ">=", TOP_RATE_SHARE)  # fmt: skip
     if not every:
         return t
-    top = {k: max((p for p in points({k: r})), key=lambda p: p.rate) for k, r in every.items()}
+    top = {k: max(points({k: r}), key=lambda p: p.rate) for k, r in every.items()}
     met = [k for k, p in top.items() if p.ratio <= TOP_RATE_GOAL]
     free = [k for k, r in every.items() if r["free_link_vs_best_peer"][-1] <= TOP_RATE_GOAL]
     detail = (
